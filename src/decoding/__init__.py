@@ -1,0 +1,3 @@
+from src.decoding.argmax import ArgmaxDecoder
+
+__all__ = ["ArgmaxDecoder"]

@@ -1,0 +1,3 @@
+from src.loss.ctc_loss import CTCLossWrapper
+
+__all__ = ["CTCLossWrapper"]

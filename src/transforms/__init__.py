@@ -1,0 +1,3 @@
+from src.transforms.features import LogMelSpectrogram, LogSpectrogram
+
+__all__ = ["LogMelSpectrogram", "LogSpectrogram"]

@@ -1,0 +1,25 @@
+"""Accumulates ratio metrics (sums of numerators and denominators) across batches."""
+
+from collections import defaultdict
+
+
+class MetricTracker:
+    """Keeps running totals so that a corpus metric is total numerator / total denominator."""
+
+    def __init__(self) -> None:
+        self._totals: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0])
+
+    def reset(self) -> None:
+        self._totals.clear()
+
+    def update(self, key: str, numerator: float, denominator: float = 1.0) -> None:
+        totals = self._totals[key]
+        totals[0] += float(numerator)
+        totals[1] += float(denominator)
+
+    def avg(self, key: str) -> float:
+        numerator, denominator = self._totals[key]
+        return numerator / denominator if denominator else 0.0
+
+    def result(self) -> dict[str, float]:
+        return {key: self.avg(key) for key in self._totals}

@@ -1,0 +1,155 @@
+"""DeepSpeech2 (Amodei et al., 2016): 2-D convolutions, a recurrent stack and a linear CTC head."""
+
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+from src.model.base import CTCModel, lengths_to_mask
+
+RNN_TYPES = {"gru": nn.GRU, "lstm": nn.LSTM}
+
+
+def _pairs(values: Sequence, n_layers: int, what: str) -> list[tuple[int, int]]:
+    if len(values) != n_layers:
+        raise ValueError(f"{what} needs one entry per conv layer ({n_layers}), got {len(values)}")
+    return [(int(v[0]), int(v[1])) for v in values]
+
+
+class ConvFrontEnd(nn.Module):
+    """Conv2d + BatchNorm + Hardtanh blocks over (freq, time); padding frames are re-zeroed."""
+
+    def __init__(
+        self,
+        n_feats: int,
+        channels: Sequence[int],
+        kernels: Sequence[Sequence[int]],
+        strides: Sequence[Sequence[int]],
+    ) -> None:
+        super().__init__()
+        n_layers = len(channels)
+        self.kernels = _pairs(kernels, n_layers, "conv_kernels")
+        self.strides = _pairs(strides, n_layers, "conv_strides")
+        self.paddings = [(kf // 2, kt // 2) for kf, kt in self.kernels]
+        self.blocks = nn.ModuleList()
+        in_channels, freq = 1, n_feats
+        for out_channels, kernel, stride, padding in zip(
+            channels, self.kernels, self.strides, self.paddings, strict=True
+        ):
+            self.blocks.append(
+                nn.Sequential(
+                    nn.Conv2d(in_channels, out_channels, kernel, stride, padding, bias=False),
+                    nn.BatchNorm2d(out_channels),
+                    nn.Hardtanh(0, 20, inplace=True),
+                )
+            )
+            freq = (freq + 2 * padding[0] - kernel[0]) // stride[0] + 1
+            in_channels = out_channels
+        if freq < 1:
+            raise ValueError(f"the conv front end leaves no frequency bins for n_feats={n_feats}")
+        self.output_size = in_channels * freq
+
+    def time_lengths(self, lengths: torch.Tensor, n_blocks: int | None = None) -> torch.Tensor:
+        """Exact output lengths along time from the conv arithmetic."""
+        for (_, kt), (_, st), (_, pt) in list(
+            zip(self.kernels, self.strides, self.paddings, strict=True)
+        )[:n_blocks]:
+            lengths = torch.div(lengths + 2 * pt - kt, st, rounding_mode="floor") + 1
+        return lengths
+
+    def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        x = x.unsqueeze(1)  # (B, 1, F, T)
+        for index, block in enumerate(self.blocks):
+            x = block(x)
+            valid = lengths_to_mask(self.time_lengths(lengths, index + 1), x.shape[-1])
+            x = x * valid[:, None, None, :].to(x.dtype)
+        batch, channels, freq, time = x.shape
+        return x.reshape(batch, channels * freq, time).transpose(1, 2), self.time_lengths(lengths)
+
+
+class RecurrentLayer(nn.Module):
+    """Optional BatchNorm then one (bi)directional GRU/LSTM over packed sequences.
+
+    Bidirectional outputs are summed, so every layer has `hidden` features.
+    """
+
+    def __init__(
+        self, input_size: int, hidden: int, rnn_type: str, bidirectional: bool, batch_norm: bool
+    ) -> None:
+        super().__init__()
+        if rnn_type not in RNN_TYPES:
+            raise ValueError(f"rnn_type must be one of {sorted(RNN_TYPES)}, got {rnn_type!r}")
+        self.norm = nn.BatchNorm1d(input_size) if batch_norm else None
+        self.rnn = RNN_TYPES[rnn_type](
+            input_size, hidden, batch_first=True, bidirectional=bidirectional
+        )
+        self.bidirectional = bidirectional
+
+    def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        if self.norm is not None:
+            x = self.norm(x.transpose(1, 2)).transpose(1, 2)
+        packed = pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
+        output, _ = self.rnn(packed)
+        output, _ = pad_packed_sequence(output, batch_first=True, total_length=x.shape[1])
+        if self.bidirectional:
+            forward_half, backward_half = output.chunk(2, dim=-1)
+            output = forward_half + backward_half
+        return output
+
+
+class Lookahead(nn.Module):
+    """Row convolution over `context` future frames, for unidirectional models."""
+
+    def __init__(self, features: int, context: int) -> None:
+        super().__init__()
+        self.context = context
+        self.conv = nn.Conv1d(features, features, context + 1, groups=features, bias=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = nn.functional.pad(x.transpose(1, 2), (0, self.context))
+        return nn.functional.hardtanh(self.conv(x), 0, 20).transpose(1, 2)
+
+
+class DeepSpeech2(CTCModel):
+    def __init__(
+        self,
+        n_feats: int,
+        n_tokens: int,
+        conv_channels: Sequence[int] = (32, 32),
+        conv_kernels: Sequence[Sequence[int]] = ((41, 11), (21, 11)),
+        conv_strides: Sequence[Sequence[int]] = ((2, 2), (2, 1)),
+        rnn_type: str = "gru",
+        rnn_layers: int = 5,
+        rnn_hidden: int = 512,
+        bidirectional: bool = True,
+        lookahead_context: int = 20,
+    ) -> None:
+        super().__init__()
+        self.conv = ConvFrontEnd(n_feats, conv_channels, conv_kernels, conv_strides)
+        self.rnns = nn.ModuleList(
+            RecurrentLayer(
+                self.conv.output_size if index == 0 else rnn_hidden,
+                rnn_hidden,
+                rnn_type,
+                bidirectional,
+                batch_norm=index > 0,
+            )
+            for index in range(rnn_layers)
+        )
+        self.lookahead = None if bidirectional else Lookahead(rnn_hidden, lookahead_context)
+        self.head = nn.Sequential(nn.BatchNorm1d(rnn_hidden), nn.Linear(rnn_hidden, n_tokens))
+
+    def output_lengths(self, input_lengths: torch.Tensor) -> torch.Tensor:
+        return self.conv.time_lengths(input_lengths)
+
+    def compute_logits(
+        self, spectrogram: torch.Tensor, spectrogram_length: torch.Tensor
+    ) -> torch.Tensor:
+        x, lengths = self.conv(spectrogram, spectrogram_length)
+        for rnn in self.rnns:
+            x = rnn(x, lengths)
+        if self.lookahead is not None:
+            x = self.lookahead(x)
+        norm, linear = self.head
+        return linear(norm(x.transpose(1, 2)).transpose(1, 2))

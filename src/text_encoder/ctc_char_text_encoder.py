@@ -1,0 +1,76 @@
+"""Character-level CTC text encoder: normalisation, encoding and argmax-path decoding."""
+
+import re
+import unicodedata
+from collections.abc import Iterable, Sequence
+
+import torch
+
+BLANK = ""
+DEFAULT_ALPHABET = list("abcdefghijklmnopqrstuvwxyz '")
+
+_APOSTROPHES = str.maketrans({"\u2019": "'", "\u2018": "'", "`": "'", "\u00b4": "'"})
+_SEPARATORS = re.compile(r"[\s\-\u2013\u2014_/]+")
+
+
+def normalize_text(text: str, alphabet: Iterable[str] = DEFAULT_ALPHABET) -> str:
+    """Lower-case, fold accents and curly apostrophes, turn dashes into spaces, drop the rest.
+
+    Characters outside `alphabet` are removed; runs of white space collapse to one space.
+    """
+    allowed = set(alphabet)
+    text = unicodedata.normalize("NFKD", text).translate(_APOSTROPHES).lower()
+    text = _SEPARATORS.sub(" ", text)
+    text = "".join(char for char in text if char in allowed)
+    return " ".join(text.split())
+
+
+class CTCCharTextEncoder:
+    """Maps normalised text to token ids and back; index 0 is the CTC blank."""
+
+    def __init__(self, alphabet: Sequence[str] | None = None) -> None:
+        self.alphabet = list(alphabet) if alphabet is not None else list(DEFAULT_ALPHABET)
+        if BLANK in self.alphabet or len(set(self.alphabet)) != len(self.alphabet):
+            raise ValueError(f"alphabet must hold distinct non-empty tokens: {self.alphabet}")
+        self.vocab = [BLANK, *self.alphabet]
+        self.char_to_index = {char: index for index, char in enumerate(self.vocab)}
+
+    @classmethod
+    def from_vocab(cls, vocab: Sequence[str]) -> "CTCCharTextEncoder":
+        """Rebuild an encoder from a saved `vocab` (blank first), e.g. from a checkpoint."""
+        if not vocab or vocab[0] != BLANK:
+            raise ValueError("a saved vocabulary must start with the blank token ''")
+        return cls(alphabet=vocab[1:])
+
+    def __len__(self) -> int:
+        return len(self.vocab)
+
+    @property
+    def blank_index(self) -> int:
+        return 0
+
+    def normalize(self, text: str) -> str:
+        return normalize_text(text, self.alphabet)
+
+    def encode(self, text: str) -> torch.Tensor:
+        """Encode already-normalised text; unknown characters are an error naming them."""
+        try:
+            return torch.tensor([self.char_to_index[char] for char in text], dtype=torch.long)
+        except KeyError as error:
+            raise ValueError(
+                f"character {error.args[0]!r} of {text!r} is not in the vocabulary"
+            ) from None
+
+    def decode(self, indices: Iterable[int]) -> str:
+        """Join tokens as they are (no CTC collapsing)."""
+        return "".join(self.vocab[int(index)] for index in indices).strip()
+
+    def ctc_decode(self, indices: Iterable[int]) -> str:
+        """Collapse an argmax CTC path: merge repeats, then drop blanks."""
+        chars = []
+        previous = None
+        for index in map(int, indices):
+            if index != previous and index != self.blank_index:
+                chars.append(self.vocab[index])
+            previous = index
+        return " ".join("".join(chars).split())

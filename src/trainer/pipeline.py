@@ -1,0 +1,53 @@
+"""The forward half shared by training and inference: device, features, model, decoders."""
+
+from typing import Any
+
+import torch
+from torch import nn
+
+from src.utils.runtime import autocast
+
+Batch = dict[str, Any]
+
+
+def move_to_device(batch: Batch, device: torch.device) -> Batch:
+    non_blocking = device.type == "cuda"
+    return {
+        key: value.to(device, non_blocking=non_blocking) if torch.is_tensor(value) else value
+        for key, value in batch.items()
+    }
+
+
+class BatchPipeline:
+    """collate output -> device -> features (fp32) -> model (under autocast) -> hypotheses."""
+
+    def __init__(
+        self,
+        model: nn.Module,
+        features: nn.Module,
+        device: torch.device,
+        amp: str = "off",
+        decoders: dict[str, Any] | None = None,
+    ) -> None:
+        self.model = model.to(device)
+        self.features = features.to(device)
+        self.device = device
+        self.amp = amp
+        self.decoders = decoders or {}
+
+    def forward(self, batch: Batch) -> Batch:
+        batch = move_to_device(batch, self.device)
+        batch.update(self.features(**batch))
+        with autocast(self.device, self.amp):
+            batch.update(self.model(**batch))
+        return batch
+
+    def decode(self, batch: Batch, names: list[str] | None = None) -> Batch:
+        """Adds `predictions`: {decoder name: list of hypotheses}."""
+        names = list(self.decoders) if names is None else names
+        log_probs = batch["log_probs"].detach().float().cpu()
+        lengths = batch["log_probs_length"].cpu()
+        batch["predictions"] = {
+            name: self.decoders[name].decode(log_probs, lengths) for name in names
+        }
+        return batch

@@ -1,0 +1,101 @@
+"""Builds a Trainer or an Inferencer from a composed Hydra config."""
+
+import logging
+from pathlib import Path
+
+import torch
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+
+from src.text_encoder import CTCCharTextEncoder
+from src.trainer.inferencer import Inferencer
+from src.trainer.pipeline import BatchPipeline
+from src.trainer.trainer import Trainer
+from src.utils.build import build_dataloaders, build_decoders, build_metrics, build_model
+from src.utils.checkpoint import load_checkpoint
+from src.utils.runtime import amp_dtype, resolve_device, set_num_threads, set_seed
+
+logger = logging.getLogger(__name__)
+
+
+def _prepare(run_config: DictConfig) -> torch.device:
+    set_seed(run_config.seed)
+    set_num_threads(run_config.num_threads)
+    amp_dtype(run_config.amp)  # validates the choice early
+    device = resolve_device(run_config.device)
+    logger.info(
+        "device %s, amp %s, %d torch threads", device, run_config.amp, torch.get_num_threads()
+    )
+    return device
+
+
+def build_trainer(cfg: DictConfig) -> Trainer:
+    settings = cfg.trainer
+    device = _prepare(settings)
+    text_encoder = instantiate(cfg.text_encoder)
+    features = instantiate(cfg.transforms.features)
+    model = build_model(cfg.model, features.n_feats, len(text_encoder))
+    partitions = ["train", *settings.eval_partitions]
+    dataloaders = build_dataloaders(cfg.datasets, cfg.dataloader, text_encoder, partitions)
+    decoders = build_decoders(cfg.decoders, text_encoder)
+    pipeline = BatchPipeline(model, features, device, settings.amp, decoders)
+    optimizer = instantiate(
+        cfg.optimizer, params=[p for p in model.parameters() if p.requires_grad]
+    )
+    lr_scheduler = instantiate(cfg.lr_scheduler, optimizer=optimizer) if cfg.lr_scheduler else None
+    run_dir = Path(settings.save_dir) / settings.run_name
+    config = OmegaConf.to_container(cfg, resolve=True)
+    writer = instantiate(cfg.writer, run_dir=run_dir, run_name=settings.run_name, config=config)
+    trainer = Trainer(
+        pipeline=pipeline,
+        criterion=instantiate(cfg.loss_function),
+        dataloaders=dataloaders,
+        metrics={
+            "train": build_metrics(cfg.metrics, list(settings.train_decoders)),
+            "eval": build_metrics(cfg.metrics, list(settings.eval_decoders)),
+        },
+        writer=writer,
+        train_decoders=list(settings.train_decoders),
+        eval_decoders=list(settings.eval_decoders),
+        grad_clip_norm=settings.grad_clip_norm,
+        log_step=settings.log_step,
+        log_examples=settings.log_examples,
+        optimizer=optimizer,
+        lr_scheduler=lr_scheduler,
+        scaler=torch.amp.GradScaler(device.type, enabled=settings.amp == "fp16"),
+        run_dir=run_dir,
+        config=config,
+        vocab=text_encoder.vocab,
+        n_epochs=settings.n_epochs,
+        epoch_len=settings.epoch_len,
+        save_period=settings.save_period,
+        monitor=settings.monitor,
+        early_stop=settings.early_stop,
+    )
+    if settings.resume_from:
+        trainer.resume(settings.resume_from)
+    elif settings.from_pretrained:
+        trainer.load_pretrained(settings.from_pretrained)
+    return trainer
+
+
+def build_inferencer(cfg: DictConfig) -> Inferencer:
+    """Model, features and vocabulary come from the checkpoint; data and decoders from `cfg`."""
+    settings = cfg.inferencer
+    device = _prepare(settings)
+    checkpoint = load_checkpoint(settings.from_pretrained)
+    trained_config = checkpoint["config"]
+    text_encoder = CTCCharTextEncoder.from_vocab(checkpoint["vocab"])
+    features = instantiate(trained_config["transforms"]["features"])
+    model = build_model(trained_config["model"], features.n_feats, len(text_encoder))
+    model.load_state_dict(checkpoint["model"])
+    partitions = list(settings.partitions or [name for name in cfg.datasets if name != "train"])
+    dataloaders = build_dataloaders(cfg.datasets, cfg.dataloader, text_encoder, partitions)
+    decoders = build_decoders(cfg.decoders, text_encoder)
+    return Inferencer(
+        pipeline=BatchPipeline(model, features, device, settings.amp, decoders),
+        dataloaders=dataloaders,
+        metrics=build_metrics(cfg.metrics, list(decoders)),
+        save_path=settings.save_path,
+        output_decoder=settings.output_decoder,
+    )

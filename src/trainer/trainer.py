@@ -1,0 +1,139 @@
+"""Training with validation every epoch, AMP, gradient clipping and experiment logging."""
+
+import logging
+from collections.abc import Iterator
+from typing import Any
+
+import torch
+from torch.utils.data import DataLoader
+from tqdm import tqdm
+
+from src.metrics import MetricTracker, char_edits, error_rate, word_edits
+from src.trainer.base_trainer import BaseTrainer
+from src.trainer.pipeline import Batch, BatchPipeline
+
+logger = logging.getLogger(__name__)
+
+
+def endless(loader: DataLoader) -> Iterator[Batch]:
+    """Cycle through a DataLoader forever (a new shuffle each pass)."""
+    while True:
+        yield from loader
+
+
+class Trainer(BaseTrainer):
+    def __init__(
+        self,
+        pipeline: BatchPipeline,
+        criterion: torch.nn.Module,
+        dataloaders: dict[str, DataLoader],
+        metrics: dict[str, list],
+        writer: Any,
+        train_decoders: list[str],
+        eval_decoders: list[str],
+        grad_clip_norm: float | None = None,
+        log_step: int = 50,
+        log_examples: int = 4,
+        **base_kwargs: Any,
+    ) -> None:
+        super().__init__(model=pipeline.model, **base_kwargs)
+        self.pipeline = pipeline
+        self.criterion = criterion.to(pipeline.device)
+        self.train_loader = dataloaders["train"]
+        self.eval_loaders = {name: dl for name, dl in dataloaders.items() if name != "train"}
+        self.metrics = metrics
+        self.writer = writer
+        self.train_decoders = train_decoders
+        self.eval_decoders = eval_decoders
+        self.grad_clip_norm = grad_clip_norm
+        self.log_step = log_step
+        self.log_examples = log_examples
+        self.train_batches = endless(self.train_loader)
+
+    def train_epoch(self) -> dict[str, float]:
+        self.model.train()
+        tracker = MetricTracker()
+        epoch_tracker = MetricTracker()
+        progress = tqdm(
+            range(self.step_in_epoch, self.epoch_len),
+            desc=f"train {self.epoch}/{self.n_epochs}",
+            initial=self.step_in_epoch,
+            total=self.epoch_len,
+        )
+        for _ in progress:
+            batch = self.train_step(next(self.train_batches))
+            self.step += 1
+            self.step_in_epoch += 1
+            for tracker_ in (tracker, epoch_tracker):
+                self._track(tracker_, batch, self.metrics["train"], len(batch["id"]))
+                tracker_.update("grad_norm", batch["grad_norm"])
+            progress.set_postfix(loss=f"{batch['loss'].item():.3f}")
+            if self.step % self.log_step == 0:
+                self.writer.set_step(self.step, "train")
+                self.writer.add_scalars(tracker.result())
+                self.writer.add_scalar("learning_rate", self.optimizer.param_groups[0]["lr"])
+                tracker.reset()
+        self.writer.set_step(self.step, "train")
+        self._log_examples(batch)
+        return {f"train_{key}": value for key, value in epoch_tracker.result().items()}
+
+    def train_step(self, batch: Batch) -> Batch:
+        self.optimizer.zero_grad(set_to_none=True)
+        batch = self.pipeline.forward(batch)
+        batch.update(self.criterion(**batch))
+        self.scaler.scale(batch["loss"]).backward()
+        self.scaler.unscale_(self.optimizer)
+        max_norm = self.grad_clip_norm if self.grad_clip_norm else float("inf")
+        grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), max_norm)
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        if self.lr_scheduler is not None:
+            self.lr_scheduler.step()
+        batch["grad_norm"] = grad_norm.item()
+        return self.pipeline.decode(batch, self.train_decoders)
+
+    @torch.no_grad()
+    def evaluate(self) -> dict[str, float]:
+        self.model.eval()
+        logs = {}
+        for name, loader in self.eval_loaders.items():
+            tracker = MetricTracker()
+            for index, batch in enumerate(tqdm(loader, desc=f"{name} {self.epoch}", leave=False)):
+                batch = self.pipeline.forward(batch)
+                batch.update(self.criterion(**batch))
+                batch = self.pipeline.decode(batch, self.eval_decoders)
+                self._track(tracker, batch, self.metrics["eval"], len(batch["id"]))
+                if index == 0:
+                    first_batch = batch
+            self.writer.set_step(self.step, name)
+            self.writer.add_scalars(tracker.result())
+            self._log_examples(first_batch)
+            logs.update({f"{name}_{key}": value for key, value in tracker.result().items()})
+        self.model.train()
+        return logs
+
+    @staticmethod
+    def _track(tracker: MetricTracker, batch: Batch, metrics: list, batch_size: int) -> None:
+        tracker.update("loss", batch["loss"].item() * batch_size, batch_size)
+        for metric in metrics:
+            tracker.update(metric.name, *metric(**batch))
+
+    def _log_examples(self, batch: Batch) -> None:
+        """A spectrogram, a few audio clips and a predictions table for the current step."""
+        count = min(self.log_examples, len(batch["id"]))
+        if count == 0:
+            return
+        length = int(batch["spectrogram_length"][0])
+        self.writer.add_spectrogram("spectrogram", batch["spectrogram"][0, :, :length].cpu())
+        rows = []
+        for index in range(count):
+            audio = batch["audio"][index, : int(batch["audio_length"][index])].cpu()
+            self.writer.add_audio(f"audio_{index}", audio, self.pipeline.features.sample_rate)
+            reference = batch["text"][index]
+            row = {"id": batch["id"][index], "target": reference}
+            for decoder, hypotheses in batch["predictions"].items():
+                row[f"prediction_{decoder}"] = hypotheses[index]
+                row[f"WER_{decoder}"] = error_rate(word_edits(reference, hypotheses[index]))
+                row[f"CER_{decoder}"] = error_rate(char_edits(reference, hypotheses[index]))
+            rows.append(row)
+        self.writer.add_table("predictions", rows)
