@@ -31,7 +31,7 @@ def char_edits(reference: str, hypothesis: str) -> EditCounts:
 
 
 def error_rate(counts: EditCounts) -> float:
-    """Edits over reference length; an empty reference scores 0 if matched, else 1 per edit."""
+    """Edits over reference length; against an empty reference: 0 if matched, else 1."""
     if counts.reference_length == 0:
         return float(counts.edits > 0)
     return counts.edits / counts.reference_length

@@ -19,7 +19,8 @@ def normalize_text(text: str, alphabet: Iterable[str] = DEFAULT_ALPHABET) -> str
     Characters outside `alphabet` are removed; runs of white space collapse to one space.
     """
     allowed = set(alphabet)
-    text = unicodedata.normalize("NFKD", text).translate(_APOSTROPHES).lower()
+    # Map apostrophes before NFKD, which would split U+00B4 into a space and a combining accent.
+    text = unicodedata.normalize("NFKD", text.translate(_APOSTROPHES)).lower()
     text = _SEPARATORS.sub(" ", text)
     text = "".join(char for char in text if char in allowed)
     return " ".join(text.split())

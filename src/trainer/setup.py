@@ -45,7 +45,9 @@ def build_trainer(cfg: DictConfig) -> Trainer:
     lr_scheduler = instantiate(cfg.lr_scheduler, optimizer=optimizer) if cfg.lr_scheduler else None
     run_dir = Path(settings.save_dir) / settings.run_name
     config = OmegaConf.to_container(cfg, resolve=True)
-    writer = instantiate(cfg.writer, run_dir=run_dir, run_name=settings.run_name, config=config)
+    writer = instantiate(cfg.writer, _partial_=True)(
+        run_dir=run_dir, run_name=settings.run_name, config=config
+    )
     trainer = Trainer(
         pipeline=pipeline,
         criterion=instantiate(cfg.loss_function),

@@ -1,0 +1,144 @@
+"""Trainer mechanics on a tiny model and tiny manifests: steps, AMP paths, checkpoints, resume."""
+
+import json
+
+import pytest
+import torch
+from hydra import compose, initialize_config_dir
+
+from src.trainer.setup import build_trainer
+from src.utils.checkpoint import load_checkpoint
+from tests.conftest import REPO_ROOT, write_tone
+
+WORDS = ["yes", "no", "up", "down", "left", "right"]
+
+
+@pytest.fixture(scope="module")
+def manifests(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("tones")
+    lines = []
+    for index, word in enumerate(WORDS * 2):
+        path = write_tone(folder / f"{index}.wav", 0.3 + 0.05 * index, frequency=200 + 60 * index)
+        lines.append({"path": path.name, "duration": 0.3 + 0.05 * index, "text": word})
+    manifest = folder / "all.jsonl"
+    manifest.write_text("\n".join(json.dumps(line) for line in lines) + "\n")
+    return manifest
+
+
+def make_config(manifests, run_dir, *overrides):
+    with initialize_config_dir(config_dir=str(REPO_ROOT / "configs"), version_base="1.3"):
+        return compose(
+            "deepspeech2_cpu",
+            overrides=[
+                "datasets=manifest",
+                f"datasets.train.manifest_path={manifests}",
+                f"datasets.val.manifest_path={manifests}",
+                "model.rnn_layers=1",
+                "model.rnn_hidden=16",
+                "model.conv_channels=[4,4]",
+                "dataloader.batch_size=4",
+                "dataloader.num_workers=0",
+                "writer=cometml",
+                "trainer.n_epochs=2",
+                "trainer.epoch_len=3",
+                "trainer.log_step=2",
+                "trainer.amp=off",
+                f"trainer.save_dir={run_dir}",
+                "trainer.run_name=run",
+                *overrides,
+            ],
+        )
+
+
+def test_train_saves_checkpoints_and_logs(manifests, tmp_path):
+    trainer = build_trainer(make_config(manifests, tmp_path))
+    logs = trainer.train()
+    trainer.writer.finish()
+    assert trainer.step == 6 and trainer.epoch == 3
+    assert {"train_loss", "train_grad_norm", "val_loss", "val_WER_(Argmax)"} <= set(logs)
+    run_dir = tmp_path / "run"
+    last = load_checkpoint(run_dir / "last.pth")
+    assert last["step"] == 6 and last["epoch"] == 3
+    assert last["vocab"] == trainer.vocab
+    assert last["config"]["model"]["rnn_hidden"] == 16
+    assert (run_dir / "model_best.pth").is_file()
+
+
+def test_resume_continues_at_the_same_step_lr_and_optimizer_state(manifests, tmp_path):
+    first = build_trainer(make_config(manifests, tmp_path, "trainer.n_epochs=3"))
+    first.n_epochs = 1  # stop after one of three epochs, schedule still sized for three
+    first.train()
+    first.writer.finish()
+    saved = load_checkpoint(tmp_path / "run" / "last.pth")
+    resumed = build_trainer(
+        make_config(
+            manifests,
+            tmp_path,
+            "trainer.n_epochs=3",
+            "trainer.run_name=resumed",
+            f"trainer.resume_from={tmp_path / 'run' / 'last.pth'}",
+        )
+    )
+    assert (resumed.step, resumed.epoch) == (3, 2)
+    assert resumed.optimizer.param_groups[0]["lr"] == first.optimizer.param_groups[0]["lr"]
+    assert resumed.lr_scheduler.state_dict() == first.lr_scheduler.state_dict()
+    exp_avg = next(iter(resumed.optimizer.state.values()))["exp_avg"]
+    torch.testing.assert_close(exp_avg, next(iter(saved["optimizer"]["state"].values()))["exp_avg"])
+    resumed.train()
+    resumed.writer.finish()
+    assert resumed.step == 9
+
+
+def test_interrupt_saves_a_checkpoint_mid_epoch(manifests, tmp_path, monkeypatch):
+    trainer = build_trainer(make_config(manifests, tmp_path))
+    original_step = trainer.train_step
+    calls = []
+
+    def step_then_interrupt(batch):
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return original_step(batch)
+
+    monkeypatch.setattr(trainer, "train_step", step_then_interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        trainer.train()
+    trainer.writer.finish()
+    state = load_checkpoint(tmp_path / "run" / "interrupted.pth")
+    assert (state["epoch"], state["step"], state["step_in_epoch"]) == (1, 1, 1)
+
+
+@pytest.mark.parametrize("amp", ["bf16", "fp16"])
+def test_mixed_precision_paths_train_on_cpu(manifests, tmp_path, amp):
+    trainer = build_trainer(make_config(manifests, tmp_path, f"trainer.amp={amp}"))
+    assert trainer.scaler.is_enabled() == (amp == "fp16")
+    trainer.train()
+    trainer.writer.finish()
+    assert all(torch.isfinite(p).all() for p in trainer.model.parameters())
+    state = load_checkpoint(tmp_path / "run" / "last.pth")
+    if amp == "fp16":
+        assert state["scaler"]["scale"] > 0
+
+
+def test_from_pretrained_loads_weights_only(manifests, tmp_path):
+    trainer = build_trainer(make_config(manifests, tmp_path, "trainer.n_epochs=1"))
+    trainer.train()
+    trainer.writer.finish()
+    checkpoint = tmp_path / "run" / "last.pth"
+    fresh = build_trainer(
+        make_config(
+            manifests, tmp_path, "trainer.run_name=ft", f"trainer.from_pretrained={checkpoint}"
+        )
+    )
+    assert fresh.step == 0 and fresh.epoch == 1
+    for name, value in fresh.model.state_dict().items():
+        torch.testing.assert_close(value, trainer.model.state_dict()[name])
+
+
+def test_unknown_monitor_metric_is_a_clear_error(manifests, tmp_path):
+    trainer = build_trainer(
+        make_config(manifests, tmp_path, "trainer.n_epochs=1", "trainer.monitor=min val_BLEU")
+    )
+    with pytest.raises(KeyError, match="val_BLEU"):
+        trainer.train()
+    trainer.writer.finish()
