@@ -17,7 +17,7 @@ $(INSTALLED): requirements.txt
 install: $(INSTALLED)
 
 corpus: install
-	$(PYTHON) -m src.datasets.synthesis.generate --root data/synthetic
+	$(PYTHON) -m src.datasets.synthesis --root data/synthetic
 
 train: corpus
 	$(PYTHON) train.py -cn=deepspeech2_cpu trainer.run_name=$(RUN) $(ARGS)
