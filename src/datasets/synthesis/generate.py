@@ -352,4 +352,3 @@ def main(argv: list[str] | None = None) -> None:
             f"{split:>5}: {stats['utterances']} utterances, {stats['hours']:.2f} h,"
             f" mean {stats['mean_seconds']:.2f} s, {stats['speakers']} speakers"
         )
-
