@@ -2,6 +2,7 @@
 
 import logging
 import random
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch
@@ -21,6 +22,7 @@ class BaseDataset(Dataset):
     `index` entries hold `id`, `path`, `text` (may be empty when there is no transcription)
     and `duration` in seconds. `limit` keeps a random (seeded) subset, `max_duration` drops
     longer utterances, and `sort_by_duration` orders the index for stable inference batches.
+    `wave_augs` (training only) transform each waveform in turn.
     """
 
     def __init__(
@@ -33,8 +35,10 @@ class BaseDataset(Dataset):
         sort_by_duration: bool = False,
         seed: int = 0,
         has_transcriptions: bool = True,
+        wave_augs: Sequence[Callable[[torch.Tensor], torch.Tensor]] = (),
     ) -> None:
         self.text_encoder = text_encoder
+        self.wave_augs = list(wave_augs)
         self.sample_rate = sample_rate
         self.has_transcriptions = has_transcriptions
         self._index = self._filter(index, limit, max_duration, sort_by_duration, seed)
@@ -69,6 +73,8 @@ class BaseDataset(Dataset):
     def __getitem__(self, position: int) -> dict[str, Any]:
         entry = self._index[position]
         audio = load_audio(entry["path"], self.sample_rate)
+        for augmentation in self.wave_augs:
+            audio = augmentation(audio)
         text = self.text_encoder.normalize(entry.get("text") or "")
         return {
             "id": entry["id"],

@@ -19,7 +19,8 @@ def move_to_device(batch: Batch, device: torch.device) -> Batch:
 
 
 class BatchPipeline:
-    """collate output -> device -> features (fp32) -> model (under autocast) -> hypotheses."""
+    """collate output -> device -> features (fp32) [-> spectrogram augmentations when training]
+    -> model (under autocast) -> hypotheses."""
 
     def __init__(
         self,
@@ -28,16 +29,21 @@ class BatchPipeline:
         device: torch.device,
         amp: str = "off",
         decoders: dict[str, Any] | None = None,
+        spec_augs: list[nn.Module] | None = None,
     ) -> None:
         self.model = model.to(device)
         self.features = features.to(device)
         self.device = device
         self.amp = amp
         self.decoders = decoders or {}
+        self.spec_augs = [augmentation.to(device) for augmentation in spec_augs or []]
 
-    def forward(self, batch: Batch) -> Batch:
+    def forward(self, batch: Batch, train: bool = False) -> Batch:
         batch = move_to_device(batch, self.device)
         batch.update(self.features(**batch))
+        if train:
+            for augmentation in self.spec_augs:
+                batch.update(augmentation(**batch))
         with autocast(self.device, self.amp):
             batch.update(self.model(**batch))
         return batch

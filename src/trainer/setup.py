@@ -33,12 +33,17 @@ def build_trainer(cfg: DictConfig) -> Trainer:
     settings = cfg.trainer
     device = _prepare(settings)
     text_encoder = instantiate(cfg.text_encoder)
-    features = instantiate(cfg.transforms.features)
+    transforms = instantiate(cfg.transforms)
+    features = transforms.features
     model = build_model(cfg.model, features.n_feats, len(text_encoder))
     partitions = ["train", *settings.eval_partitions]
-    dataloaders = build_dataloaders(cfg.datasets, cfg.dataloader, text_encoder, partitions)
+    dataloaders = build_dataloaders(
+        cfg.datasets, cfg.dataloader, text_encoder, partitions, transforms.get("wave_augs")
+    )
     decoders = build_decoders(cfg.decoders, text_encoder)
-    pipeline = BatchPipeline(model, features, device, settings.amp, decoders)
+    pipeline = BatchPipeline(
+        model, features, device, settings.amp, decoders, transforms.get("spec_augs")
+    )
     optimizer = instantiate(
         cfg.optimizer, params=[p for p in model.parameters() if p.requires_grad]
     )

@@ -79,7 +79,7 @@ class Trainer(BaseTrainer):
 
     def train_step(self, batch: Batch) -> Batch:
         self.optimizer.zero_grad(set_to_none=True)
-        batch = self.pipeline.forward(batch)
+        batch = self.pipeline.forward(batch, train=True)
         batch.update(self.criterion(**batch))
         self.scaler.scale(batch["loss"]).backward()
         self.scaler.unscale_(self.optimizer)

@@ -2,6 +2,7 @@ import pytest
 import torch
 
 from src.model import BaselineModel, DeepSpeech2
+from src.model.deepspeech2 import reverse_padded
 
 SMALL = {"rnn_layers": 2, "rnn_hidden": 32, "conv_channels": [4, 4]}
 
@@ -78,3 +79,10 @@ def test_baseline_keeps_frame_count():
     output = BaselineModel(40, 29)(torch.randn(2, 40, 30), torch.tensor([30, 12]))
     assert output["log_probs"].shape == (2, 30, 29)
     assert output["log_probs_length"].tolist() == [30, 12]
+
+
+def test_reverse_padded_reverses_only_valid_frames():
+    x = torch.arange(10.0).view(2, 5, 1)
+    reversed_x = reverse_padded(x, torch.tensor([5, 3]))
+    assert reversed_x[..., 0].tolist() == [[4, 3, 2, 1, 0], [7, 6, 5, 8, 9]]
+    torch.testing.assert_close(reverse_padded(reversed_x, torch.tensor([5, 3])), x)
