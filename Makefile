@@ -22,7 +22,7 @@ corpus: install
 train: corpus
 	$(PYTHON) train.py -cn=deepspeech2_cpu trainer.run_name=$(RUN) $(ARGS)
 	$(PYTHON) inference.py inferencer.from_pretrained=$(RUN_DIR)/model_best.pth \
-		inferencer.save_path=$(RUN_DIR)/predictions
+		inferencer.save_path=$(RUN_DIR)/predictions inferencer.partitions=[test]
 
 test: install
 	$(PYTHON) -m pytest $(ARGS)

@@ -135,3 +135,25 @@ def test_misspelled_override_fails_with_hydra_message(override, message):
     result = run_script("train.py", "-cn=deepspeech2_cpu", override)
     assert result.returncode != 0
     assert message in result.stderr
+
+
+def test_onebatchtest_overfits_a_single_batch(data_dir, tmp_path):
+    result = run_script(
+        "train.py",
+        "-cn=deepspeech2_cpu",
+        "datasets=onebatchtest",
+        "transforms=logmel",
+        *corpus_overrides(data_dir),
+        *TINY_RUN,
+        "model.rnn_hidden=96",
+        "trainer.n_epochs=3",
+        "trainer.epoch_len=40",
+        "optimizer.lr=3e-3",
+        f"trainer.save_dir={tmp_path}",
+        "trainer.run_name=overfit",
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    log = (tmp_path / "overfit" / "train.log").read_text()
+    losses = [float(v) for v in re.findall(r"train_loss: ([\d.]+)", log)]
+    assert len(losses) == 3
+    assert losses[-1] < 0.1 * losses[0], losses

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import soundfile as sf
 
-from src.datasets.synthesis import ensure_corpus, generate, generate_corpus
+from src.datasets.synthesis import ensure_corpus, generate
 from src.datasets.synthesis.espeak import ESpeakSynthesizer
 from src.datasets.synthesis.sentences import (
     MAX_WORDS,
@@ -37,7 +37,7 @@ def read_manifest(root: Path, split: str) -> list[dict]:
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("synthetic") / "corpus"
-    generate_corpus(root, **TINY, num_workers=2)
+    ensure_corpus(root, **TINY, num_workers=2, force=True)
     return root
 
 
@@ -114,7 +114,7 @@ def test_splits_are_disjoint(corpus: Path):
 
 
 def test_same_seed_gives_identical_files_whatever_the_workers(corpus: Path, tmp_path: Path):
-    generate_corpus(tmp_path / "again", **TINY, num_workers=1)
+    ensure_corpus(tmp_path / "again", **TINY, num_workers=1)
     assert file_hashes(tmp_path / "again") == file_hashes(corpus)
 
 
@@ -137,7 +137,7 @@ def test_failed_generation_leaves_no_corpus(tmp_path: Path, monkeypatch: pytest.
 
     monkeypatch.setattr(generate, "_render_all", fail)
     with pytest.raises(KeyboardInterrupt):
-        generate_corpus(tmp_path / "corpus", n_train=2, n_val=1, n_test=1)
+        ensure_corpus(tmp_path / "corpus", n_train=2, n_val=1, n_test=1)
     assert not [path for path in tmp_path.iterdir() if path.is_dir()]
 
 

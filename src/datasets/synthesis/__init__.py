@@ -1,5 +1,5 @@
 """An English speech corpus generated offline with eSpeak NG (see generate.py)."""
 
-from src.datasets.synthesis.generate import ensure_corpus, generate_corpus
+from src.datasets.synthesis.generate import ensure_corpus
 
-__all__ = ["ensure_corpus", "generate_corpus"]
+__all__ = ["ensure_corpus"]

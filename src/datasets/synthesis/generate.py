@@ -271,20 +271,6 @@ def _build(root: Path, parameters: dict[str, int], num_workers: int) -> None:
         shutil.rmtree(staging, ignore_errors=True)
 
 
-def generate_corpus(
-    root: str | Path,
-    seed: int = 0,
-    n_train: int = 3000,
-    n_val: int = 200,
-    n_test: int = 200,
-    num_workers: int = 2,
-) -> None:
-    """(Re)generate the corpus under `root`, replacing a previous synthetic corpus there."""
-    root = Path(root)
-    with _locked(root):
-        _build(root, _parameters(seed, n_train, n_val, n_test), num_workers)
-
-
 def ensure_corpus(
     root: str | Path,
     seed: int = 0,
@@ -292,17 +278,17 @@ def ensure_corpus(
     n_val: int = 200,
     n_test: int = 200,
     num_workers: int = 2,
+    force: bool = False,
 ) -> bool:
-    """Generate the corpus unless `root` already holds one with these parameters.
-
-    Returns whether it generated.
+    """Generate the corpus unless `root` already holds one with these parameters (or `force`),
+    replacing a previous synthetic corpus there. Returns whether it generated.
     """
     root = Path(root)
     parameters = _parameters(seed, n_train, n_val, n_test)
-    if _is_complete(root, parameters):
+    if not force and _is_complete(root, parameters):
         return False
     with _locked(root):
-        if _is_complete(root, parameters):  # another process finished it meanwhile
+        if not force and _is_complete(root, parameters):  # another process finished meanwhile
             return False
         _build(root, parameters, num_workers)
     return True
@@ -342,9 +328,7 @@ def main(argv: list[str] | None = None) -> None:
         "num_workers": args.num_workers,
     }
     start = time.perf_counter()
-    if args.force:
-        generate_corpus(args.root, **options)
-    elif not ensure_corpus(args.root, **options):
+    if not ensure_corpus(args.root, **options, force=args.force):
         print(f"{args.root} is already complete (use --force to regenerate)")
     print(f"done in {time.perf_counter() - start:.1f} s")
     for split, stats in summarize(args.root).items():
