@@ -77,7 +77,8 @@ class BaseTrainer:
                 should_stop = self._update_monitor(logs)
                 self.epoch += 1
                 self.step_in_epoch = 0
-                if (self.epoch - 1) % self.save_period == 0 or self.epoch > self.n_epochs:
+                finished = should_stop or self.epoch > self.n_epochs
+                if finished or (self.epoch - 1) % self.save_period == 0:
                     self.save("last.pth")
                 if should_stop:
                     logger.info("no improvement for %d epochs: early stop", self.early_stop)
