@@ -7,6 +7,7 @@ same layer over packed sequences, and prints the ratios.
 """
 
 import argparse
+import functools
 import time
 from collections.abc import Callable
 
@@ -26,13 +27,15 @@ def packed_forward(layer: RecurrentLayer, x: torch.Tensor, lengths: torch.Tensor
     packed = pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
     output, _ = pad_packed_sequence(layer.forward_rnn(packed)[0], batch_first=True)
     flipped = pack_padded_sequence(
-        torch.stack([torch.cat([s[:n].flip(0), s[n:]]) for s, n in zip(x, lengths)]),
+        torch.stack([torch.cat([s[:n].flip(0), s[n:]]) for s, n in zip(x, lengths, strict=True)]),
         lengths.cpu(),
         batch_first=True,
         enforce_sorted=False,
     )
     backward, _ = pad_packed_sequence(layer.backward_rnn(flipped)[0], batch_first=True)
-    backward = torch.stack([torch.cat([s[:n].flip(0), s[n:]]) for s, n in zip(backward, lengths)])
+    backward = torch.stack(
+        [torch.cat([s[:n].flip(0), s[n:]]) for s, n in zip(backward, lengths, strict=True)]
+    )
     return output + backward
 
 
@@ -84,8 +87,10 @@ def main() -> None:
                 out = forward()
             out.float().sum().backward()
 
-        exact = seconds_per_step(lambda: run(lambda: layer(x, lengths)), args.steps)
-        packed = seconds_per_step(lambda: run(lambda: packed_forward(layer, x, lengths)), args.steps)
+        exact_forward = functools.partial(layer, x, lengths)
+        packed_forward_ = functools.partial(packed_forward, layer, x, lengths)
+        exact = seconds_per_step(functools.partial(run, exact_forward), args.steps)
+        packed = seconds_per_step(functools.partial(run, packed_forward_), args.steps)
         print(
             f"  bidirectional {rnn_type} layer fwd+bwd (bf16): packed {packed:.3f} s,"
             f" unpacked exact {exact:.3f} s, speed-up {packed / exact:.2f}x"

@@ -1,6 +1,7 @@
 """A dataset over a JSONL manifest: one {"path", "duration", "text"[, "id"]} object per line."""
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,7 @@ def read_manifest(manifest_path: str | Path, root: str | Path | None = None) -> 
                     "path": str(path),
                     "text": record["text"],
                     "duration": float(record["duration"]),
+                    "speaker": record.get("speaker"),
                 }
             except (json.JSONDecodeError, KeyError, TypeError, ValueError) as error:
                 raise ValueError(
@@ -35,6 +37,36 @@ def read_manifest(manifest_path: str | Path, root: str | Path | None = None) -> 
     return index
 
 
+def select_speakers(
+    index: list[IndexEntry],
+    speakers: Sequence[str] | None = None,
+    exclude_speakers: Sequence[str] | None = None,
+) -> list[IndexEntry]:
+    """Keep only `speakers` (if given) and drop `exclude_speakers`: speaker-disjoint splits."""
+    if speakers is None and not exclude_speakers:
+        return index
+    known = {entry["speaker"] for entry in index}
+    unknown = sorted((set(speakers or []) | set(exclude_speakers or [])) - known)
+    if unknown:
+        raise ValueError(f"speakers not in the manifest: {unknown}")
+    return [
+        entry
+        for entry in index
+        if (speakers is None or entry["speaker"] in speakers)
+        and entry["speaker"] not in (exclude_speakers or [])
+    ]
+
+
 class ManifestDataset(BaseDataset):
-    def __init__(self, manifest_path: str | Path, root: str | Path | None = None, **kwargs: Any):
-        super().__init__(read_manifest(manifest_path, root), **kwargs)
+    """`speakers` / `exclude_speakers` select by the manifest's `speaker` field."""
+
+    def __init__(
+        self,
+        manifest_path: str | Path,
+        root: str | Path | None = None,
+        speakers: Sequence[str] | None = None,
+        exclude_speakers: Sequence[str] | None = None,
+        **kwargs: Any,
+    ):
+        index = select_speakers(read_manifest(manifest_path, root), speakers, exclude_speakers)
+        super().__init__(index, **kwargs)

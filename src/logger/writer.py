@@ -100,12 +100,13 @@ class BaseWriter(ABC):
 
     def add_spectrogram(self, name: str, spectrogram: torch.Tensor) -> None:
         """Render an (F, T) spectrogram (a leading batch/channel dim of 1 is dropped)."""
-        spec = _to_numpy(spectrogram).astype(np.float32)
-        if spec.ndim == 3 and spec.shape[0] == 1:
-            spec = spec[0]
-        if spec.ndim != 2:
-            raise ValueError(f"spectrogram must have shape (F, T), got {tuple(spec.shape)}")
-        self.add_image(name, render_spectrogram(spec))
+        self.add_image(name, render_spectrograms({"": _to_spectrogram(spectrogram)}))
+
+    def add_spectrograms(self, name: str, panels: Mapping[str, torch.Tensor]) -> None:
+        """Render titled (F, T) spectrograms one above the other in one image, on shared time
+        and colour scales (e.g. before / after augmentation)."""
+        arrays = {title: _to_spectrogram(spectrogram) for title, spectrogram in panels.items()}
+        self.add_image(name, render_spectrograms(arrays))
 
     def add_audio(self, name: str, audio: torch.Tensor, sample_rate: int) -> None:
         """Log a mono waveform (1-D float tensor in [-1, 1]; a (1, N) tensor is flattened)."""
@@ -166,18 +167,37 @@ class BaseWriter(ABC):
         return f"{self.stage}_{name}"
 
 
-def render_spectrogram(spectrogram: np.ndarray) -> np.ndarray:
-    """Draw an (F, T) array (origin lower, no colorbar) into a small RGB uint8 image."""
+def render_spectrograms(panels: Mapping[str, np.ndarray]) -> np.ndarray:
+    """Draw (F, T) arrays (origin lower, no colorbar) as panels one above the other, titled by
+    their keys (an empty title draws none), into a small RGB uint8 image."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=(6, 2.5), dpi=100)
+    if not panels:
+        raise ValueError("no spectrogram to render")
+    fig = Figure(figsize=(6, 0.6 + 1.9 * len(panels)), dpi=100)
     canvas = FigureCanvasAgg(fig)
-    ax = fig.add_subplot()
-    ax.imshow(spectrogram, origin="lower", aspect="auto", interpolation="nearest", cmap="magma")
-    ax.set_xlabel("frame", fontsize=8)
-    ax.set_ylabel("bin", fontsize=8)
-    ax.tick_params(labelsize=7)
+    axes = fig.subplots(len(panels), 1, sharex=True, squeeze=False)[:, 0]
+    low = min(float(spec.min()) for spec in panels.values())
+    high = max(float(spec.max()) for spec in panels.values())
+    for ax, (title, spec) in zip(axes, panels.items(), strict=True):
+        bins, frames = spec.shape
+        ax.imshow(
+            spec,
+            origin="lower",
+            aspect="auto",
+            interpolation="nearest",
+            cmap="magma",
+            vmin=low,
+            vmax=high,
+            extent=(0, frames, 0, bins),
+        )
+        if title:
+            ax.set_title(title, fontsize=8)
+        ax.set_ylabel("bin", fontsize=8)
+        ax.tick_params(labelsize=7)
+    axes[0].set_xlim(0, max(spec.shape[1] for spec in panels.values()))
+    axes[-1].set_xlabel("frame", fontsize=8)
     fig.tight_layout(pad=0.3)
     canvas.draw()
     return np.asarray(canvas.buffer_rgba())[..., :3].copy()
@@ -222,6 +242,16 @@ def _to_numpy(value: Any) -> np.ndarray:
         tensor = value.detach().cpu()
         return (tensor.float() if tensor.is_floating_point() else tensor).numpy()
     return np.asarray(value)
+
+
+def _to_spectrogram(spectrogram: Any) -> np.ndarray:
+    """(F, T) float32; a leading batch/channel dimension of 1 is dropped."""
+    spec = _to_numpy(spectrogram).astype(np.float32)
+    if spec.ndim == 3 and spec.shape[0] == 1:
+        spec = spec[0]
+    if spec.ndim != 2:
+        raise ValueError(f"spectrogram must have shape (F, T), got {tuple(spec.shape)}")
+    return spec
 
 
 def _to_float(value: Any) -> float:

@@ -67,6 +67,7 @@ def build_trainer(cfg: DictConfig) -> Trainer:
         grad_clip_norm=settings.grad_clip_norm,
         log_step=settings.log_step,
         log_examples=settings.log_examples,
+        log_augmentations=settings.log_augmentations,
         optimizer=optimizer,
         lr_scheduler=lr_scheduler,
         scaler=torch.amp.GradScaler(device.type, enabled=settings.amp == "fp16"),

@@ -11,6 +11,7 @@ from tqdm import tqdm
 from src.metrics import MetricTracker, char_edits, error_rate, word_edits
 from src.trainer.base_trainer import BaseTrainer
 from src.trainer.pipeline import Batch, BatchPipeline
+from src.utils.audio import load_audio
 
 logger = logging.getLogger(__name__)
 
@@ -34,6 +35,7 @@ class Trainer(BaseTrainer):
         grad_clip_norm: float | None = None,
         log_step: int = 50,
         log_examples: int = 4,
+        log_augmentations: int = 2,
         **base_kwargs: Any,
     ) -> None:
         super().__init__(model=pipeline.model, **base_kwargs)
@@ -48,6 +50,7 @@ class Trainer(BaseTrainer):
         self.grad_clip_norm = grad_clip_norm
         self.log_step = log_step
         self.log_examples = log_examples
+        self.log_augmentations = log_augmentations
         self.train_batches = endless(self.train_loader)
 
     def train_epoch(self) -> dict[str, float]:
@@ -75,6 +78,7 @@ class Trainer(BaseTrainer):
                 tracker.reset()
         self.writer.set_step(self.step, "train")
         self._log_examples(batch)
+        self._log_augmentations(batch)
         return {f"train_{key}": value for key, value in epoch_tracker.result().items()}
 
     def train_step(self, batch: Batch) -> Batch:
@@ -137,3 +141,29 @@ class Trainer(BaseTrainer):
                 row[f"CER_{decoder}"] = error_rate(char_edits(reference, hypotheses[index]))
             rows.append(row)
         self.writer.add_table("predictions", rows)
+
+    @torch.no_grad()
+    def _log_augmentations(self, batch: Batch) -> None:
+        """Before / after for the first `log_augmentations` utterances of a training batch: the
+        clean audio, re-read from its file (`audio_{i}` is the augmented one the model heard),
+        and one image of the spectrograms: clean, after the wave augmentations, after
+        SpecAugment."""
+        features = self.pipeline.features
+        for index in range(min(self.log_augmentations, len(batch["id"]))):
+            clean = load_audio(batch["audio_path"][index], features.sample_rate)
+            augmented = batch["audio"][index, : int(batch["audio_length"][index])]
+            panels = {
+                "clean": self._spectrogram(clean),
+                "after wave augmentations": self._spectrogram(augmented),
+            }
+            if self.pipeline.spec_augs:
+                frames = int(batch["spectrogram_length"][index])
+                panels["after SpecAugment (model input)"] = batch["spectrogram"][index, :, :frames]
+            self.writer.add_audio(f"clean_audio_{index}", clean, features.sample_rate)
+            self.writer.add_spectrograms(f"augmentations_{index}", panels)
+
+    def _spectrogram(self, audio: torch.Tensor) -> torch.Tensor:
+        """The features of one waveform (L,), without spectrogram augmentation."""
+        audio = audio.to(self.pipeline.device).unsqueeze(0)
+        length = torch.tensor([audio.shape[-1]], device=self.pipeline.device)
+        return self.pipeline.features(audio=audio, audio_length=length)["spectrogram"][0]

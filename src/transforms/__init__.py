@@ -1,4 +1,22 @@
-from src.transforms.augmentations import SpecAugment, SpeedPerturbation
 from src.transforms.features import LogMelSpectrogram, LogSpectrogram
+from src.transforms.spec_augs import SpecAugment
+from src.transforms.wave_augs import (
+    AdditiveNoise,
+    BandPass,
+    Gain,
+    PitchShift,
+    Reverberation,
+    SpeedPerturbation,
+)
 
-__all__ = ["LogMelSpectrogram", "LogSpectrogram", "SpecAugment", "SpeedPerturbation"]
+__all__ = [
+    "AdditiveNoise",
+    "BandPass",
+    "Gain",
+    "LogMelSpectrogram",
+    "LogSpectrogram",
+    "PitchShift",
+    "Reverberation",
+    "SpecAugment",
+    "SpeedPerturbation",
+]

@@ -192,6 +192,19 @@ def test_base_conversions(tmp_path):
     assert [c[0] for c in writer.calls].count("finish") == 1
 
 
+def test_spectrogram_panels_share_one_image(tmp_path):
+    writer = make_recorder(tmp_path)
+    writer.add_spectrogram("one", torch.rand(20, 50))
+    one = writer.calls[-1][2][1]
+    panels = {"clean": torch.rand(20, 50), "augmented": torch.rand(1, 20, 45)}
+    writer.add_spectrograms("before_after", panels)
+    kind, _, (name, image) = writer.calls[-1]
+    assert (kind, name) == ("image", "train_before_after")
+    assert image.shape[1] == one.shape[1] and image.shape[0] > 1.5 * one.shape[0]
+    with pytest.raises(ValueError, match=r"\(F, T\)"):
+        writer.add_spectrograms("bad", {"clean": torch.rand(2, 20, 50)})
+
+
 def test_bad_mode_rejected(tmp_path):
     with pytest.raises(ValueError, match="online"):
         RecordingWriter("proj", "run", tmp_path, {}, mode="disabled")

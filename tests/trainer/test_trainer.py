@@ -1,6 +1,7 @@
 """Trainer mechanics on a tiny model and tiny manifests: steps, AMP paths, checkpoints, resume."""
 
 import json
+import random
 
 import pytest
 import torch
@@ -142,3 +143,54 @@ def test_unknown_monitor_metric_is_a_clear_error(manifests, tmp_path):
     with pytest.raises(KeyError, match="val_BLEU"):
         trainer.train()
     trainer.writer.finish()
+
+
+def test_augmentations_are_logged_before_and_after(manifests, tmp_path, monkeypatch):
+    """A tiny run with every augmentation and the offline W&B writer: the clean and augmented
+    audio and the before / after spectrograms land in the offline run."""
+    import numpy as np
+    import soundfile as sf
+    from PIL import Image
+
+    for name in ("WANDB_API_KEY", "WANDB_MODE", "WANDB_DIR", "WANDB_RUN_ID", "WANDB_PROJECT"):
+        monkeypatch.delenv(name, raising=False)
+    for name in ("WANDB_CONFIG_DIR", "WANDB_CACHE_DIR", "WANDB_DATA_DIR"):
+        monkeypatch.setenv(name, str(tmp_path / name.lower()))
+    probabilities = [
+        f"transforms.probabilities.{name}=1.0"
+        for name in ("speed", "pitch", "reverb", "noise", "band_pass", "gain")
+    ]
+    config = make_config(
+        manifests,
+        tmp_path,
+        "writer=wandb",
+        "transforms=logmel_augmented_full",
+        *probabilities,
+        "trainer.n_epochs=1",
+        "trainer.log_augmentations=2",
+    )
+    trainer = build_trainer(config)
+    batch = trainer.pipeline.forward(next(trainer.train_batches), train=True)
+    states = random.getstate(), torch.get_rng_state()
+    trainer._log_augmentations(batch)  # must not shift the random draws of the training
+    assert states[0] == random.getstate() and torch.equal(states[1], torch.get_rng_state())
+    trainer.train()
+    trainer.writer.finish()
+
+    (run,) = (tmp_path / "run" / "wandb").glob("offline-run-*")
+    media = run / "files" / "media"
+    tones = [sf.read(path, dtype="float32")[0] for path in manifests.parent.glob("*.wav")]
+    step = trainer.step  # the epoch-end logs (the call above logged at step 0)
+    for index in (0, 1):
+        (clean_file,) = media.glob(f"audio/train_clean_audio_{index}_{step}_*.wav")
+        (augmented_file,) = media.glob(f"audio/train_audio_{index}_{step}_*.wav")  # model input
+        (image_file,) = media.glob(f"images/train_augmentations_{index}_{step}_*.png")
+        clean, _ = sf.read(clean_file, dtype="float32")
+        augmented, _ = sf.read(augmented_file, dtype="float32")
+        assert any(
+            len(tone) == len(clean) and np.abs(tone - clean).max() < 1e-3 for tone in tones
+        ), "the clean audio is an unaugmented training file"
+        assert len(augmented) != len(clean) or np.abs(augmented - clean).max() > 1e-2
+        with Image.open(image_file) as image:
+            assert image.height > image.width  # three stacked panels (one is 600 x 250)
+    assert not list(media.glob("audio/train_clean_audio_2_*.wav"))

@@ -1,0 +1,39 @@
+"""Spectrogram augmentations, applied per training batch after the features."""
+
+import random
+
+import torch
+import torchaudio
+from torch import nn
+
+
+class SpecAugment(nn.Module):
+    """Frequency and time masking (Park et al., 2019) with masks drawn per utterance.
+
+    Reads and replaces `spectrogram` (B, F, T); masked bins take the value 0, the mean of the
+    normalised features. Each mask is up to `*_mask_param` bins or frames wide, placed
+    uniformly over the padded batch (length-bucketed batches waste few masks on padding).
+    Applied to the whole batch with probability `p` (drawn from `random`); mask widths and
+    positions come from torchaudio, i.e. torch's generator.
+    """
+
+    def __init__(
+        self,
+        freq_mask_param: int = 10,
+        time_mask_param: int = 20,
+        n_freq_masks: int = 2,
+        n_time_masks: int = 2,
+        p: float = 1.0,
+    ) -> None:
+        super().__init__()
+        self.masks = nn.Sequential(
+            *[torchaudio.transforms.FrequencyMasking(freq_mask_param, iid_masks=True)]
+            * n_freq_masks,
+            *[torchaudio.transforms.TimeMasking(time_mask_param, iid_masks=True)] * n_time_masks,
+        )
+        self.p = p
+
+    def forward(self, spectrogram: torch.Tensor, **batch) -> dict[str, torch.Tensor]:
+        if random.random() >= self.p:
+            return {"spectrogram": spectrogram}
+        return {"spectrogram": self.masks(spectrogram.unsqueeze(1)).squeeze(1)}

@@ -1,0 +1,36 @@
+import json
+
+import pytest
+
+from src.datasets.manifest import ManifestDataset
+from src.text_encoder import CTCCharTextEncoder
+from tests.conftest import write_tone
+
+
+@pytest.fixture
+def manifest(tmp_path):
+    lines = []
+    for index, speaker in enumerate(["ann", "ann", "bob", "cid"]):
+        write_tone(tmp_path / f"u{index}.wav", 0.2)
+        lines.append({"path": f"u{index}.wav", "duration": 0.2, "text": "a", "speaker": speaker})
+    path = tmp_path / "manifest.jsonl"
+    path.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    return path
+
+
+def speakers_of(dataset: ManifestDataset) -> list[str]:
+    return sorted(entry["speaker"] for entry in dataset._index)
+
+
+def test_speakers_and_exclusions_make_disjoint_splits(manifest):
+    encoder = CTCCharTextEncoder()
+    held_out = ["ann", "cid"]
+    train = ManifestDataset(manifest, exclude_speakers=held_out, text_encoder=encoder)
+    dev = ManifestDataset(manifest, speakers=held_out, text_encoder=encoder)
+    assert speakers_of(train) == ["bob"]
+    assert speakers_of(dev) == ["ann", "ann", "cid"]
+
+
+def test_unknown_speaker_is_an_error(manifest):
+    with pytest.raises(ValueError, match="dan"):
+        ManifestDataset(manifest, speakers=["dan"], text_encoder=CTCCharTextEncoder())
