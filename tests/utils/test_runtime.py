@@ -1,0 +1,23 @@
+import pytest
+import torch
+
+from src.utils import runtime
+
+
+def test_auto_amp_follows_native_bf16(monkeypatch):
+    cpu = torch.device("cpu")
+    monkeypatch.setattr(runtime, "native_bf16", lambda device: True)
+    assert runtime.resolve_amp("auto", cpu) == "bf16"
+    monkeypatch.setattr(runtime, "native_bf16", lambda device: False)
+    assert runtime.resolve_amp("auto", cpu) == "off"
+    assert runtime.resolve_amp("auto", torch.device("cuda")) == "fp16"  # a GPU without bf16
+    assert runtime.resolve_amp("bf16", cpu) == "bf16"  # an explicit choice is kept
+
+
+def test_native_bf16_answers_on_this_cpu():
+    assert isinstance(runtime.native_bf16(torch.device("cpu")), bool)
+
+
+def test_unknown_amp_is_rejected():
+    with pytest.raises(ValueError, match="amp must be one of"):
+        runtime.resolve_amp("fp8", torch.device("cpu"))
