@@ -65,10 +65,12 @@ def test_sentences_are_deterministic_and_well_formed():
 
 def test_voice_table_holds_out_val_and_test_variants():
     train = generate.VOICES["train"]
-    assert len({(v.name, v.rate, v.pitch, v.pitch_range) for v in train}) >= 8
+    assert len({(v.name, v.rate, v.pitch, v.pitch_range) for v in train}) >= 60
     train_variants = {voice.variant for voice in train}
+    assert train_variants == set(generate.TRAIN_VARIANTS)
+    assert not train_variants & generate.HELD_OUT_VARIANTS
     for split in ("val", "test"):
-        assert not train_variants & {voice.variant for voice in generate.VOICES[split]}
+        assert {voice.variant for voice in generate.VOICES[split]} <= generate.HELD_OUT_VARIANTS
     speakers = [voice.speaker for voices in generate.VOICES.values() for voice in voices]
     assert len(speakers) == len(set(speakers))
     with ESpeakSynthesizer() as engine:
