@@ -2,27 +2,55 @@
 
 import logging
 import random
+from collections import Counter
 from collections.abc import Callable, Sequence
+from itertools import pairwise
+from pathlib import Path
 from typing import Any
 
+import soundfile as sf
 import torch
 from torch.utils.data import Dataset
 
 from src.text_encoder import CTCCharTextEncoder
-from src.utils.audio import load_audio
+from src.utils.audio import AudioReadError, load_audio
 
 logger = logging.getLogger(__name__)
 
-IndexEntry = dict[str, Any]  # id, path, text, duration
+IndexEntry = dict[str, Any]  # id, path, text, duration (None: read from the file's header)
+OutputLength = Callable[[torch.Tensor], torch.Tensor]  # audio samples (N,) -> model frames (N,)
+
+
+def ctc_min_frames(label: str) -> int:
+    """Output frames CTC needs for a label: one per token, plus a blank between repeats."""
+    return len(label) + sum(a == b for a, b in pairwise(label))
+
+
+def header_duration(path: str | Path) -> float:
+    """Duration in seconds from the file's header (no decoding); errors name the file."""
+    try:
+        return sf.info(path).duration
+    except (sf.LibsndfileError, RuntimeError, OSError) as error:
+        raise AudioReadError(f"{path}: cannot read audio ({error})") from error
 
 
 class BaseDataset(Dataset):
     """Serves items `audio`, `audio_length`, `text`, `text_encoded`, `id`, `audio_path`.
 
-    `index` entries hold `id`, `path`, `text` (may be empty when there is no transcription)
-    and `duration` in seconds. `limit` keeps a random (seeded) subset, `max_duration` drops
-    longer utterances, and `sort_by_duration` orders the index for stable inference batches.
+    `index` entries hold `id`, `path`, `text` (ignored when `has_transcriptions` is false;
+    otherwise a missing one is an error naming the utterance) and `duration` in seconds (None:
+    read from the file). Texts are normalised once, here, so each character outside the
+    vocabulary is reported once. Filters drop utterances, counted per reason in `dropped` and
+    logged: `min_duration`, `max_duration`, `max_text_length` (normalised characters) and
+    `output_length` (audio samples -> model output frames: drops labels CTC cannot align, as it
+    needs frames >= label length + adjacent repeats; samples are estimated as duration x rate).
+    An unscored dataset keeps every utterance: filters on it are an error. Then `limit` keeps a
+    random (seeded) subset and `sort_by_duration` orders the index for stable inference batches.
     `wave_augs` (training only) transform each waveform in turn.
+
+    Unreadable or empty audio raises `AudioReadError` naming the file, unless `skip_bad_audio`
+    (training): the item is then `{"id", "audio_path", "skipped": reason}`, which `collate_fn`
+    leaves out of the batch and lists in `batch["skipped"]`.
     """
 
     def __init__(
@@ -36,33 +64,90 @@ class BaseDataset(Dataset):
         seed: int = 0,
         has_transcriptions: bool = True,
         wave_augs: Sequence[Callable[[torch.Tensor], torch.Tensor]] = (),
+        min_duration: float | None = None,
+        max_text_length: int | None = None,
+        output_length: OutputLength | None = None,
+        skip_bad_audio: bool = False,
     ) -> None:
         self.text_encoder = text_encoder
         self.wave_augs = list(wave_augs)
         self.sample_rate = sample_rate
         self.has_transcriptions = has_transcriptions
-        self._index = self._filter(index, limit, max_duration, sort_by_duration, seed)
-
-    @staticmethod
-    def _filter(
-        index: list[IndexEntry],
-        limit: int | None,
-        max_duration: float | None,
-        sort_by_duration: bool,
-        seed: int,
-    ) -> list[IndexEntry]:
-        if max_duration is not None:
-            kept = [entry for entry in index if entry["duration"] <= max_duration]
-            if len(kept) < len(index):
-                logger.info(
-                    "dropped %d utterances longer than %.1fs", len(index) - len(kept), max_duration
-                )
-            index = kept
+        self.skip_bad_audio = skip_bad_audio
+        self.dropped: Counter[str] = Counter()
+        filters = {
+            "min_duration": min_duration,
+            "max_duration": max_duration,
+            "max_text_length": max_text_length,
+            "output_length": output_length,
+        }
+        if not has_transcriptions and any(value is not None for value in filters.values()):
+            chosen = sorted(name for name, value in filters.items() if value is not None)
+            raise ValueError(f"an unscored dataset keeps every utterance; remove {chosen}")
+        index = self._filter(self._prepare(index), **filters)
+        if self.dropped:
+            reasons = ", ".join(f"{count} {reason}" for reason, count in self.dropped.items())
+            logger.info(
+                "%s: kept %d utterances, dropped %s", type(self).__name__, len(index), reasons
+            )
         if limit is not None and limit < len(index):
             index = random.Random(seed).sample(index, limit)
         if sort_by_duration:
             index = sorted(index, key=lambda entry: entry["duration"])
-        return index
+        self._index = index
+
+    def _prepare(self, index: list[IndexEntry]) -> list[IndexEntry]:
+        """Copies of the entries with normalised `text` and a known `duration`."""
+        prepared = []
+        for entry in index:
+            text = entry.get("text")
+            if not self.has_transcriptions:
+                text = ""
+            elif not isinstance(text, str):
+                raise ValueError(f"utterance {entry['id']} ({entry['path']}) has no transcript")
+            duration = entry.get("duration")
+            if duration is None:
+                try:
+                    duration = header_duration(entry["path"])
+                except AudioReadError as error:
+                    if not self.skip_bad_audio:
+                        raise
+                    logger.warning("skipping utterance %s: %s", entry["id"], error)
+                    self.dropped["with unreadable audio"] += 1
+                    continue
+            text = self.text_encoder.normalize(text)
+            prepared.append({**entry, "text": text, "duration": duration})
+        return prepared
+
+    def _filter(
+        self,
+        index: list[IndexEntry],
+        min_duration: float | None,
+        max_duration: float | None,
+        max_text_length: int | None,
+        output_length: OutputLength | None,
+    ) -> list[IndexEntry]:
+        """The entries every filter accepts; each rejection is counted under its first reason."""
+        frames = None
+        if output_length is not None:
+            samples = [round(entry["duration"] * self.sample_rate) for entry in index]
+            frames = output_length(torch.tensor(samples, dtype=torch.long)).tolist()
+        kept = []
+        for position, entry in enumerate(index):
+            duration, text = entry["duration"], entry["text"]
+            if min_duration is not None and duration < min_duration:
+                reason = f"shorter than {min_duration:g} s"
+            elif max_duration is not None and duration > max_duration:
+                reason = f"longer than {max_duration:g} s"
+            elif max_text_length is not None and len(text) > max_text_length:
+                reason = f"with transcripts over {max_text_length} characters"
+            elif frames is not None and frames[position] < ctc_min_frames(text):
+                reason = "with transcripts too long for the model's output frames (CTC)"
+            else:
+                kept.append(entry)
+                continue
+            self.dropped[reason] += 1
+        return kept
 
     def __len__(self) -> int:
         return len(self._index)
@@ -72,22 +157,41 @@ class BaseDataset(Dataset):
 
     def __getitem__(self, position: int) -> dict[str, Any]:
         entry = self._index[position]
-        audio = load_audio(entry["path"], self.sample_rate)
+        try:
+            audio = load_audio(entry["path"], self.sample_rate)
+            if audio.numel() == 0:
+                raise AudioReadError(f"{entry['path']}: empty audio (no samples)")
+        except AudioReadError as error:
+            if not self.skip_bad_audio:
+                raise
+            return {"id": entry["id"], "audio_path": str(entry["path"]), "skipped": str(error)}
         for augmentation in self.wave_augs:
             audio = augmentation(audio)
-        text = self.text_encoder.normalize(entry.get("text") or "")
         return {
             "id": entry["id"],
             "audio_path": str(entry["path"]),
             "audio": audio,
             "audio_length": audio.shape[0],
-            "text": text,
-            "text_encoded": self.text_encoder.encode(text),
+            "text": entry["text"],
+            "text_encoded": self.text_encoder.encode(entry["text"]),
         }
 
 
 def collate_fn(items: list[dict[str, Any]]) -> dict[str, Any]:
-    """Pads `audio` and `text_encoded` into batch tensors with their lengths."""
+    """Pads `audio` and `text_encoded` into batch tensors with their lengths.
+
+    Skipped items (unreadable audio) are left out and listed in `skipped` as
+    {"id", "audio_path", "reason"}; when every item was skipped the batch holds only `id` ([])
+    and `skipped`.
+    """
+    skipped = [
+        {"id": item["id"], "audio_path": item["audio_path"], "reason": item["skipped"]}
+        for item in items
+        if "skipped" in item
+    ]
+    items = [item for item in items if "skipped" not in item]
+    if not items:
+        return {"id": [], "skipped": skipped}
     audio = torch.nn.utils.rnn.pad_sequence([item["audio"] for item in items], batch_first=True)
     text_encoded = torch.nn.utils.rnn.pad_sequence(
         [item["text_encoded"] for item in items], batch_first=True
@@ -100,4 +204,5 @@ def collate_fn(items: list[dict[str, Any]]) -> dict[str, Any]:
         "text": [item["text"] for item in items],
         "id": [item["id"] for item in items],
         "audio_path": [item["audio_path"] for item in items],
+        "skipped": skipped,
     }

@@ -1,39 +1,51 @@
 """A dataset over a JSONL manifest: one {"path", "duration", "text"[, "id"]} object per line."""
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 from src.datasets.base_dataset import BaseDataset, IndexEntry
 
 
-def read_manifest(manifest_path: str | Path, root: str | Path | None = None) -> list[IndexEntry]:
-    """Parse a manifest; relative paths resolve against `root` (default: the manifest's folder)."""
-    manifest_path = Path(manifest_path)
-    if not manifest_path.is_file():
-        raise FileNotFoundError(f"manifest not found: {manifest_path}")
-    root = Path(root) if root is not None else manifest_path.parent
-    index = []
-    with manifest_path.open(encoding="utf-8") as lines:
+def iter_jsonl(path: str | Path) -> Iterator[tuple[str, dict[str, Any]]]:
+    """(`file:line` location, object) for each non-blank line of a JSONL file; a line that is
+    not a JSON object is a `ValueError` naming its location."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"manifest not found: {path}")
+    with path.open(encoding="utf-8") as lines:
         for line_number, line in enumerate(lines, start=1):
             if not line.strip():
                 continue
+            location = f"{path}:{line_number}"
             try:
                 record = json.loads(line)
-                path = root / record["path"]
-                entry = {
+            except json.JSONDecodeError as error:
+                raise ValueError(f"{location}: bad manifest line ({error!r})") from error
+            if not isinstance(record, dict):
+                raise ValueError(f"{location}: bad manifest line (not a JSON object)")
+            yield location, record
+
+
+def read_manifest(manifest_path: str | Path, root: str | Path | None = None) -> list[IndexEntry]:
+    """Parse a manifest; relative paths resolve against `root` (default: the manifest's folder)."""
+    manifest_path = Path(manifest_path)
+    root = Path(root) if root is not None else manifest_path.parent
+    index = []
+    for location, record in iter_jsonl(manifest_path):
+        try:
+            index.append(
+                {
                     "id": record.get("id", Path(record["path"]).stem),
-                    "path": str(path),
+                    "path": str(root / record["path"]),
                     "text": record["text"],
                     "duration": float(record["duration"]),
                     "speaker": record.get("speaker"),
                 }
-            except (json.JSONDecodeError, KeyError, TypeError, ValueError) as error:
-                raise ValueError(
-                    f"{manifest_path}:{line_number}: bad manifest line ({error!r})"
-                ) from error
-            index.append(entry)
+            )
+        except (KeyError, TypeError, ValueError) as error:
+            raise ValueError(f"{location}: bad manifest line ({error!r})") from error
     return index
 
 

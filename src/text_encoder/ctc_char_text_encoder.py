@@ -1,10 +1,13 @@
 """Character-level CTC text encoder: normalisation, encoding and argmax-path decoding."""
 
+import logging
 import re
 import unicodedata
 from collections.abc import Iterable, Sequence
 
 import torch
+
+logger = logging.getLogger(__name__)
 
 BLANK = ""
 DEFAULT_ALPHABET = list("abcdefghijklmnopqrstuvwxyz '")
@@ -13,16 +16,20 @@ _APOSTROPHES = str.maketrans({"\u2019": "'", "\u2018": "'", "`": "'", "\u00b4": 
 _SEPARATORS = re.compile(r"[\s\-\u2013\u2014_/]+")
 
 
+def fold_text(text: str) -> str:
+    """Lower-case, fold curly apostrophes, split accents off (NFKD), turn dashes into spaces."""
+    # Map apostrophes before NFKD, which would split U+00B4 into a space and a combining accent.
+    text = unicodedata.normalize("NFKD", text.translate(_APOSTROPHES)).lower()
+    return _SEPARATORS.sub(" ", text)
+
+
 def normalize_text(text: str, alphabet: Iterable[str] = DEFAULT_ALPHABET) -> str:
     """Lower-case, fold accents and curly apostrophes, turn dashes into spaces, drop the rest.
 
     Characters outside `alphabet` are removed; runs of white space collapse to one space.
     """
     allowed = set(alphabet)
-    # Map apostrophes before NFKD, which would split U+00B4 into a space and a combining accent.
-    text = unicodedata.normalize("NFKD", text.translate(_APOSTROPHES)).lower()
-    text = _SEPARATORS.sub(" ", text)
-    text = "".join(char for char in text if char in allowed)
+    text = "".join(char for char in fold_text(text) if char in allowed)
     return " ".join(text.split())
 
 
@@ -35,6 +42,7 @@ class CTCCharTextEncoder:
             raise ValueError(f"alphabet must hold distinct non-empty tokens: {self.alphabet}")
         self.vocab = [BLANK, *self.alphabet]
         self.char_to_index = {char: index for index, char in enumerate(self.vocab)}
+        self.reported_characters: set[str] = set()  # dropped by `normalize`, warned about once
 
     @classmethod
     def from_vocab(cls, vocab: Sequence[str]) -> "CTCCharTextEncoder":
@@ -51,6 +59,23 @@ class CTCCharTextEncoder:
         return 0
 
     def normalize(self, text: str) -> str:
+        """`normalize_text` over the alphabet. The first time it drops a character outside the
+        vocabulary (accents and white space aside), a warning names it."""
+        unknown = {
+            char
+            for char in fold_text(text)
+            if char not in self.char_to_index
+            and not char.isspace()
+            and not unicodedata.combining(char)
+        }
+        for char in sorted(unknown - self.reported_characters):
+            logger.warning(
+                "dropping %r (U+%04X), not in the vocabulary (first seen in %r)",
+                char,
+                ord(char),
+                text[:80],
+            )
+        self.reported_characters |= unknown
         return normalize_text(text, self.alphabet)
 
     def encode(self, text: str) -> torch.Tensor:

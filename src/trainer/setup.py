@@ -11,39 +11,52 @@ from src.text_encoder import CTCCharTextEncoder
 from src.trainer.inferencer import Inferencer
 from src.trainer.pipeline import BatchPipeline
 from src.trainer.trainer import Trainer
-from src.utils.build import build_dataloaders, build_decoders, build_metrics, build_model
+from src.utils.build import (
+    build_dataloaders,
+    build_decoders,
+    build_metrics,
+    build_model,
+    model_output_length,
+)
 from src.utils.checkpoint import load_checkpoint
-from src.utils.runtime import amp_dtype, resolve_device, set_num_threads, set_seed
+from src.utils.runtime import resolve_amp, resolve_device, set_num_threads, set_seed
 
 logger = logging.getLogger(__name__)
 
 
-def _prepare(run_config: DictConfig) -> torch.device:
+def _prepare(run_config: DictConfig) -> tuple[torch.device, str]:
+    """Seed, threads, device and the mixed-precision mode (`auto` resolved for the device)."""
     set_seed(run_config.seed)
     set_num_threads(run_config.num_threads)
-    amp_dtype(run_config.amp)  # validates the choice early
     device = resolve_device(run_config.device)
-    logger.info(
-        "device %s, amp %s, %d torch threads", device, run_config.amp, torch.get_num_threads()
-    )
-    return device
+    amp = resolve_amp(run_config.amp, device)
+    logger.info("device %s, amp %s, %d torch threads", device, amp, torch.get_num_threads())
+    return device, amp
 
 
 def build_trainer(cfg: DictConfig) -> Trainer:
     settings = cfg.trainer
-    device = _prepare(settings)
+    device, amp = _prepare(settings)
     text_encoder = instantiate(cfg.text_encoder)
     transforms = instantiate(cfg.transforms)
     features = transforms.features
     model = build_model(cfg.model, features.n_feats, len(text_encoder))
-    partitions = ["train", *settings.eval_partitions]
+    eval_partitions = settings.eval_partitions
+    if eval_partitions is None:  # every validation set of the dataset config
+        eval_partitions = [name for name in cfg.datasets if name.startswith("val")]
+    partitions = ["train", *eval_partitions]
     dataloaders = build_dataloaders(
-        cfg.datasets, cfg.dataloader, text_encoder, partitions, transforms.get("wave_augs")
+        cfg.datasets,
+        cfg.dataloader,
+        text_encoder,
+        partitions,
+        transforms.get("wave_augs"),
+        output_length=model_output_length(model, features),
+        skip_bad_audio=True,
+        seed=settings.seed,
     )
     decoders = build_decoders(cfg.decoders, text_encoder)
-    pipeline = BatchPipeline(
-        model, features, device, settings.amp, decoders, transforms.get("spec_augs")
-    )
+    pipeline = BatchPipeline(model, features, device, amp, decoders, transforms.get("spec_augs"))
     optimizer = instantiate(
         cfg.optimizer, params=[p for p in model.parameters() if p.requires_grad]
     )
@@ -70,7 +83,7 @@ def build_trainer(cfg: DictConfig) -> Trainer:
         log_augmentations=settings.log_augmentations,
         optimizer=optimizer,
         lr_scheduler=lr_scheduler,
-        scaler=torch.amp.GradScaler(device.type, enabled=settings.amp == "fp16"),
+        scaler=torch.amp.GradScaler(device.type, enabled=amp == "fp16"),
         run_dir=run_dir,
         config=config,
         vocab=text_encoder.vocab,
@@ -90,7 +103,7 @@ def build_trainer(cfg: DictConfig) -> Trainer:
 def build_inferencer(cfg: DictConfig) -> Inferencer:
     """Model, features and vocabulary come from the checkpoint; data and decoders from `cfg`."""
     settings = cfg.inferencer
-    device = _prepare(settings)
+    device, amp = _prepare(settings)
     checkpoint = load_checkpoint(settings.from_pretrained)
     trained_config = checkpoint["config"]
     text_encoder = CTCCharTextEncoder.from_vocab(checkpoint["vocab"])
@@ -98,10 +111,12 @@ def build_inferencer(cfg: DictConfig) -> Inferencer:
     model = build_model(trained_config["model"], features.n_feats, len(text_encoder))
     model.load_state_dict(checkpoint["model"])
     partitions = list(settings.partitions or [name for name in cfg.datasets if name != "train"])
-    dataloaders = build_dataloaders(cfg.datasets, cfg.dataloader, text_encoder, partitions)
+    dataloaders = build_dataloaders(
+        cfg.datasets, cfg.dataloader, text_encoder, partitions, seed=settings.seed
+    )
     decoders = build_decoders(cfg.decoders, text_encoder)
     return Inferencer(
-        pipeline=BatchPipeline(model, features, device, settings.amp, decoders),
+        pipeline=BatchPipeline(model, features, device, amp, decoders),
         dataloaders=dataloaders,
         metrics=build_metrics(cfg.metrics, list(decoders)),
         save_path=settings.save_path,

@@ -52,6 +52,7 @@ class Trainer(BaseTrainer):
         self.log_examples = log_examples
         self.log_augmentations = log_augmentations
         self.train_batches = endless(self.train_loader)
+        self.skipped_audio: dict[str, str] = {}  # unreadable audio files met so far -> why
 
     def train_epoch(self) -> dict[str, float]:
         self.model.train()
@@ -64,7 +65,7 @@ class Trainer(BaseTrainer):
             total=self.epoch_len,
         )
         for _ in progress:
-            batch = self.train_step(next(self.train_batches))
+            batch = self.train_step(self._next_train_batch())
             self.step += 1
             self.step_in_epoch += 1
             for tracker_ in (tracker, epoch_tracker):
@@ -79,7 +80,25 @@ class Trainer(BaseTrainer):
         self.writer.set_step(self.step, "train")
         self._log_examples(batch)
         self._log_augmentations(batch)
-        return {f"train_{key}": value for key, value in epoch_tracker.result().items()}
+        self.writer.add_scalar("skipped_audio_files", len(self.skipped_audio))
+        logs = {f"train_{key}": value for key, value in epoch_tracker.result().items()}
+        return {**logs, "skipped_audio_files": len(self.skipped_audio)}
+
+    def _next_train_batch(self) -> Batch:
+        """The next training batch that kept at least one utterance."""
+        for _ in range(len(self.train_loader) + 1):
+            batch = next(self.train_batches)
+            if self._has_items(batch):
+                return batch
+        raise RuntimeError("no readable audio in a whole pass over the training data")
+
+    def _has_items(self, batch: Batch) -> bool:
+        """Warn once about each audio file skipped as unreadable; False for an empty batch."""
+        for item in batch["skipped"]:
+            if item["audio_path"] not in self.skipped_audio:
+                self.skipped_audio[item["audio_path"]] = item["reason"]
+                logger.warning("skipping utterance %s: %s", item["id"], item["reason"])
+        return len(batch["id"]) > 0
 
     def train_step(self, batch: Batch) -> Batch:
         self.optimizer.zero_grad(set_to_none=True)
@@ -102,16 +121,19 @@ class Trainer(BaseTrainer):
         logs = {}
         for name, loader in self.eval_loaders.items():
             tracker = MetricTracker()
-            for index, batch in enumerate(tqdm(loader, desc=f"{name} {self.epoch}", leave=False)):
+            first_batch = None
+            for batch in tqdm(loader, desc=f"{name} {self.epoch}", leave=False):
+                if not self._has_items(batch):
+                    continue
                 batch = self.pipeline.forward(batch)
                 batch.update(self.criterion(**batch))
                 batch = self.pipeline.decode(batch, self.eval_decoders)
                 self._track(tracker, batch, self.metrics["eval"], len(batch["id"]))
-                if index == 0:
-                    first_batch = batch
+                first_batch = first_batch or batch
             self.writer.set_step(self.step, name)
             self.writer.add_scalars(tracker.result())
-            self._log_examples(first_batch)
+            if first_batch is not None:
+                self._log_examples(first_batch)
             logs.update({f"{name}_{key}": value for key, value in tracker.result().items()})
         self.model.train()
         return logs

@@ -1,9 +1,10 @@
 import json
+import logging
 
 import pytest
 import torch
 
-from src.datasets import CustomDirDataset, ManifestDataset, collate_fn
+from src.datasets import BaseDataset, CustomDirDataset, ManifestDataset, collate_fn
 from src.text_encoder import CTCCharTextEncoder
 from src.utils.audio import AudioReadError, load_audio
 from tests.conftest import write_tone
@@ -115,3 +116,72 @@ def test_shared_real_speech_loads_through_the_manifest_dataset(shared_data, corp
         assert item["audio"].dtype == torch.float32
         assert abs(item["audio_length"] / 16000 - entry["duration"]) < 0.01
         assert item["text"] and item["text"] == ENCODER.normalize(entry["text"])
+
+
+def test_a_missing_transcript_is_an_error_naming_the_utterance(tmp_path):
+    write_tone(tmp_path / "x.wav", 0.2)
+    manifest = tmp_path / "m.jsonl"
+    manifest.write_text(json.dumps({"path": "x.wav", "duration": 0.2, "text": None}) + "\n")
+    with pytest.raises(ValueError, match="utterance x .*has no transcript"):
+        ManifestDataset(manifest, text_encoder=ENCODER)
+
+
+@pytest.fixture
+def bad_audio(tmp_path):
+    """Index entries: a readable tone, a corrupt file, an empty (0-sample) file, a missing one."""
+    write_tone(tmp_path / "good.wav", 0.2)
+    (tmp_path / "corrupt.wav").write_bytes(b"RIFF not really a wave file")
+    write_tone(tmp_path / "empty.wav", 0.0)
+    return [
+        {"id": name, "path": str(tmp_path / f"{name}.{ext}"), "text": "a b", "duration": 0.2}
+        for name, ext in [("good", "wav"), ("corrupt", "wav"), ("empty", "wav"), ("gone", "wav")]
+    ]
+
+
+def test_bad_audio_is_an_error_naming_the_file_unless_skipped(bad_audio):
+    strict = BaseDataset(bad_audio, ENCODER)
+    assert strict[0]["audio_length"] == 3200
+    for position, name in [(1, "corrupt.wav"), (2, "empty.wav: empty audio"), (3, "gone.wav")]:
+        with pytest.raises(AudioReadError, match=name):
+            strict[position]
+    lenient = BaseDataset(bad_audio, ENCODER, skip_bad_audio=True)
+    items = [lenient[position] for position in range(4)]
+    assert "skipped" not in items[0]
+    assert [item["id"] for item in items if "skipped" in item] == ["corrupt", "empty", "gone"]
+    assert "empty audio" in items[2]["skipped"] and "corrupt.wav" in items[1]["skipped"]
+
+    batch = collate_fn(items)
+    assert batch["id"] == ["good"] and batch["audio"].shape == (1, 3200)
+    assert [skip["id"] for skip in batch["skipped"]] == ["corrupt", "empty", "gone"]
+    assert batch["skipped"][1]["audio_path"].endswith("empty.wav")
+    empty_batch = collate_fn(items[1:])
+    assert empty_batch["id"] == [] and len(empty_batch["skipped"]) == 3
+
+
+def test_durations_missing_from_the_index_are_read_or_the_file_skipped(bad_audio, caplog):
+    index = [{**entry, "duration": None} for entry in bad_audio]
+    with pytest.raises(AudioReadError, match="corrupt.wav"):
+        BaseDataset(index, ENCODER)
+    dataset = BaseDataset(index, ENCODER, skip_bad_audio=True)
+    assert dataset.durations() == [0.2, 0.0]  # good, empty (skipped when read)
+    assert dataset.dropped == {"with unreadable audio": 2}
+    assert "corrupt.wav" in caplog.text and "gone.wav" in caplog.text
+
+
+def test_characters_outside_the_vocabulary_are_dropped_and_reported_once(tmp_path, caplog):
+    texts = ["Hello, world!", "Room 101, please.", "Caf\u00e9 \u00e0 la carte!"]
+    index = [
+        {"id": str(i), "path": "unused.wav", "text": text, "duration": 1.0}
+        for i, text in enumerate(texts)
+    ]
+    with caplog.at_level(logging.WARNING):
+        dataset = BaseDataset(index, CTCCharTextEncoder())
+    assert [entry["text"] for entry in dataset._index] == [
+        "hello world",
+        "room please",
+        "cafe a la carte",
+    ]
+    reported = [record.getMessage() for record in caplog.records]
+    assert len(reported) == 5  # ',', '!', '1', '0', '.': accents fold silently
+    for char in ",!10.":
+        assert sum(f"dropping {char!r}" in message for message in reported) == 1

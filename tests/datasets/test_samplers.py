@@ -2,7 +2,7 @@ import random
 
 import pytest
 
-from src.datasets.samplers import BucketBatchSampler
+from src.datasets.samplers import BucketBatchSampler, DynamicBatchSampler
 
 
 def padding_fraction(batches, durations):
@@ -34,3 +34,50 @@ def test_buckets_pad_less_than_random_batches_and_reshuffle_each_epoch():
     assert padding_fraction(first, durations) < 0.1 < padding_fraction(random_batches, durations)
     assert first != second
     assert list(BucketBatchSampler(durations, batch_size=32, seed=3)) == first
+
+
+def test_bucket_batches_are_reproducible_by_seed_and_differ_across_seeds():
+    durations = [random.Random(i).uniform(1, 10) for i in range(500)]
+    first = list(BucketBatchSampler(durations, batch_size=8, seed=1))
+    assert first == list(BucketBatchSampler(durations, batch_size=8, seed=1))
+    assert first != list(BucketBatchSampler(durations, batch_size=8, seed=2))
+
+
+def padded_seconds(batch, durations):
+    return len(batch) * max(durations[i] for i in batch)
+
+
+def test_dynamic_batches_respect_the_cap_and_cover_every_utterance_once():
+    rng = random.Random(0)
+    durations = [rng.uniform(0.5, 16) for _ in range(3000)]
+    sampler = DynamicBatchSampler(durations, max_batch_seconds=120, pool_batches=20, seed=5)
+    arrangements = []
+    for _ in range(3):
+        expected_len = len(sampler)
+        batches = list(sampler)
+        assert len(batches) == expected_len
+        assert sorted(i for batch in batches for i in batch) == list(range(3000))
+        assert all(padded_seconds(batch, durations) <= 120 for batch in batches)
+        arrangements.append(batches)
+    assert arrangements[0] != arrangements[1] != arrangements[2]
+    again = DynamicBatchSampler(durations, max_batch_seconds=120, pool_batches=20, seed=5)
+    assert list(again) == arrangements[0] and list(again) == arrangements[1]
+    assert padding_fraction(arrangements[0], durations) < 0.1
+    sizes = {len(batch): max(durations[i] for i in batch) for batch in arrangements[0]}
+    assert max(sizes) >= 7 * min(sizes)  # short utterances travel in much larger batches
+    assert sizes[max(sizes)] < sizes[min(sizes)]
+
+
+def test_dynamic_batches_fill_up_to_the_cap():
+    durations = [1.0] * 10 + [3.0] * 4
+    batches = list(DynamicBatchSampler(durations, max_batch_seconds=4, pool_batches=100))
+    assert sorted(map(len, batches)) == [1, 1, 1, 1, 2, 4, 4]
+    capped = DynamicBatchSampler([1.0] * 10, max_batch_seconds=4, max_batch_size=3)
+    assert sorted(map(len, capped)) == [1, 3, 3, 3]
+
+
+def test_dynamic_batches_reject_utterances_longer_than_the_cap():
+    with pytest.raises(
+        ValueError, match=r"2 utterances are longer than max_batch_seconds=10.*12\.0"
+    ):
+        DynamicBatchSampler([1.0, 11.0, 12.0], max_batch_seconds=10)

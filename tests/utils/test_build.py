@@ -1,0 +1,187 @@
+"""DataLoaders from the configs: batching choices, worker seeding, what reaches which partition."""
+
+import json
+import random
+
+import numpy as np
+import pytest
+import torch
+from hydra import compose, initialize_config_dir
+from omegaconf import OmegaConf
+
+from src.datasets.samplers import BucketBatchSampler, DynamicBatchSampler
+from src.model import DeepSpeech2
+from src.text_encoder import CTCCharTextEncoder
+from src.transforms import LogMelSpectrogram
+from src.utils.audio import AudioReadError
+from src.utils.build import build_dataloaders, model_output_length
+from tests.conftest import REPO_ROOT, write_tone
+
+ENCODER = CTCCharTextEncoder()
+
+
+def compose_config(*overrides: str):
+    with initialize_config_dir(config_dir=str(REPO_ROOT / "configs"), version_base="1.3"):
+        return compose("deepspeech2_cpu", overrides=list(overrides))
+
+
+@pytest.fixture
+def manifest(tmp_path):
+    """Twelve tones of 0.2-1.3 s with short transcripts, plus the manifest describing them."""
+    lines = []
+    for index in range(12):
+        seconds = 0.2 + 0.1 * index
+        write_tone(tmp_path / f"{index}.wav", seconds)
+        lines.append({"path": f"{index}.wav", "duration": seconds, "text": "a b", "id": str(index)})
+    path = tmp_path / "all.jsonl"
+    path.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    return path
+
+
+def manifest_config(manifest, *overrides: str):
+    return compose_config(
+        "datasets=manifest",
+        f"datasets.train.manifest_path={manifest}",
+        f"datasets.val.manifest_path={manifest}",
+        "dataloader.batch_size=4",
+        *overrides,
+    )
+
+
+@pytest.mark.parametrize(
+    ("overrides", "sampler_type"),
+    [
+        (["dataloader=random"], None),
+        (["dataloader=bucketed"], BucketBatchSampler),
+        (
+            ["dataloader=dynamic", "dataloader.train_batch_sampler.max_batch_seconds=3.2"],
+            DynamicBatchSampler,
+        ),
+    ],
+)
+def test_each_batching_choice_serves_every_training_utterance(manifest, overrides, sampler_type):
+    cfg = manifest_config(manifest, *overrides)
+    loaders = build_dataloaders(cfg.datasets, cfg.dataloader, ENCODER, ["train", "val"])
+    train, val = loaders["train"], loaders["val"]
+    if sampler_type is None:
+        assert isinstance(train.sampler, torch.utils.data.RandomSampler)
+    else:
+        assert isinstance(train.batch_sampler, sampler_type)
+    batches = list(train)
+    assert sorted(int(i) for batch in batches for i in batch["id"]) == list(range(12))
+    sizes = [len(batch["id"]) for batch in batches]
+    if sampler_type is DynamicBatchSampler:
+        padded = [len(b["id"]) * b["audio_length"].max().item() / 16000 for b in batches]
+        assert max(padded) <= 3.2 and max(sizes) > 4  # the short tones share a larger batch
+    else:
+        assert sizes == [4, 4, 4]
+    assert [batch["id"] for batch in val] == [[str(i) for i in range(s, s + 4)] for s in (0, 4, 8)]
+
+
+class RandomDraws(torch.utils.data.Dataset):
+    """Each item's `audio` holds one draw from `random`, numpy and torch of the process that
+    loads it."""
+
+    def __init__(self, text_encoder, skip_bad_audio: bool) -> None:  # what the builder passes
+        self.n_items = 8
+
+    def __len__(self) -> int:
+        return self.n_items
+
+    def durations(self) -> list[float]:
+        return [1.0] * self.n_items
+
+    def __getitem__(self, position: int) -> dict:
+        draws = torch.tensor([random.random(), np.random.rand(), torch.rand(()).item()])
+        empty = torch.zeros(0, dtype=torch.long)
+        return {
+            "id": str(position),
+            "audio_path": "",
+            "audio": draws,
+            "audio_length": 3,
+            "text": "",
+            "text_encoded": empty,
+        }
+
+
+def draws_of_workers(seed: int) -> list[tuple[list[str], torch.Tensor]]:
+    datasets = OmegaConf.create({"train": {"_target_": "tests.utils.test_build.RandomDraws"}})
+    loader_config = OmegaConf.create(
+        {"batch_size": 2, "num_workers": 2, "persistent_workers": False, "prefetch_factor": 2}
+    )
+    (loader,) = build_dataloaders(datasets, loader_config, ENCODER, ["train"], seed=seed).values()
+    return [(batch["id"], batch["audio"]) for batch in loader]
+
+
+def test_worker_processes_are_seeded_from_the_run_seed():
+    first, again, other = draws_of_workers(1), draws_of_workers(1), draws_of_workers(2)
+    for (ids, draws), (ids_again, draws_again) in zip(first, again, strict=True):
+        assert ids == ids_again and torch.equal(draws, draws_again)
+    assert not all(torch.equal(a[1], b[1]) for a, b in zip(first, other, strict=True))
+    assert not torch.equal(first[0][1][0], first[1][1][0])  # two workers, two streams
+
+
+def test_the_ctc_filter_applies_to_train_only(tmp_path):
+    write_tone(tmp_path / "tone.wav", 0.3)
+    lines = [
+        {"path": "tone.wav", "duration": 0.3, "text": "yes", "id": "fits"},
+        {"path": "tone.wav", "duration": 0.3, "text": "a very long sentence indeed", "id": "long"},
+    ]
+    manifest = tmp_path / "m.jsonl"
+    manifest.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    cfg = manifest_config(manifest)
+    features = LogMelSpectrogram(n_mels=32)
+    model = DeepSpeech2(32, len(ENCODER), conv_strides=[[2, 3], [2, 1]], rnn_hidden=16)
+    loaders = build_dataloaders(
+        cfg.datasets,
+        cfg.dataloader,
+        ENCODER,
+        ["train", "val"],
+        output_length=model_output_length(model, features),
+    )
+    assert [entry["id"] for entry in loaders["train"].dataset._index] == ["fits"]
+    assert len(loaders["val"].dataset) == 2
+
+
+def test_bad_audio_is_skipped_in_training_runs_and_an_error_at_inference(manifest):
+    (manifest.parent / "3.wav").write_bytes(b"not audio")
+    cfg = manifest_config(manifest, "dataloader=random")
+    training = build_dataloaders(
+        cfg.datasets, cfg.dataloader, ENCODER, ["train", "val"], skip_bad_audio=True
+    )
+    for loader in training.values():
+        batches = list(loader)
+        assert [skip["id"] for batch in batches for skip in batch["skipped"]] == ["3"]
+    (inference,) = build_dataloaders(cfg.datasets, cfg.dataloader, ENCODER, ["val"]).values()
+    with pytest.raises(AudioReadError, match="3.wav"):
+        list(inference)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "sizes"),
+    [
+        (["datasets=fsdd", "datasets.train.root={shared}/fsdd"], [2250, 450, 300]),
+        (
+            [
+                "datasets=ljspeech",
+                "datasets.train.data_dir={shared}/ljspeech_samples",
+                "datasets.train.val_percent=20",
+                "datasets.train.test_percent=20",
+            ],
+            [18, 6, 8],
+        ),
+    ],
+)
+def test_corpus_configs_load_the_shared_speech_at_16k(shared_data, overrides, sizes):
+    cfg = compose_config(*(item.format(shared=shared_data) for item in overrides))
+    loaders = build_dataloaders(cfg.datasets, cfg.dataloader, ENCODER, ["train", "val", "test"])
+    assert [len(loader.dataset) for loader in loaders.values()] == sizes
+    speakers = {
+        part: {e["speaker"] for e in loader.dataset._index} for part, loader in loaders.items()
+    }
+    if "datasets=fsdd" in overrides:
+        assert speakers["val"] == {"theo"} and "theo" not in speakers["train"]
+    dataset = loaders["val"].dataset
+    item = dataset[0]
+    assert item["audio_length"] / 16000 == pytest.approx(dataset.durations()[0], abs=0.01)
+    assert item["text"] and item["audio"].abs().max() > 0.01  # not silence
