@@ -1,19 +1,20 @@
 """Greedy CTC decoding: the best token per frame, repeats merged, blanks dropped."""
 
-import torch
+from collections.abc import Sequence
 
-from src.text_encoder import CTCCharTextEncoder
+import numpy as np
+
+from src.decoding.base import CTCDecoder, Hypothesis
 
 
-class ArgmaxDecoder:
-    """Common decoder interface: `decode(log_probs (B, T, C), lengths (B,)) -> list[str]`."""
+class ArgmaxDecoder(CTCDecoder):
+    """Scores each hypothesis with the log-probability of its best path."""
 
-    def __init__(self, text_encoder: CTCCharTextEncoder) -> None:
-        self.text_encoder = text_encoder
-
-    def decode(self, log_probs: torch.Tensor, lengths: torch.Tensor) -> list[str]:
-        best_paths = log_probs.argmax(dim=-1).cpu()
-        return [
-            self.text_encoder.ctc_decode(path[: int(length)].tolist())
-            for path, length in zip(best_paths, lengths.cpu(), strict=True)
-        ]
+    def decode_utterances(self, log_probs: Sequence[np.ndarray]) -> list[Hypothesis]:
+        hypotheses = []
+        for frames in log_probs:
+            path = frames.argmax(axis=-1)
+            path_score = float(frames[np.arange(len(path)), path].sum())
+            text = self.text_encoder.ctc_decode(path.tolist())
+            hypotheses.append(Hypothesis(text, logit_score=path_score, score=path_score))
+        return hypotheses

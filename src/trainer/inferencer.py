@@ -1,16 +1,41 @@
-"""Inference: decode each partition, write `<save_path>/<partition>/<id>.txt`, score if we can."""
+"""Inference: decode each partition, write `<save_path>/<partition>/<id>.txt` (the chosen
+decoder's hypotheses) and `predictions.jsonl` (every decoder's, with scores and error rates),
+and score the partition when it has transcriptions."""
 
+import json
 import logging
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
-from src.metrics import MetricTracker
-from src.trainer.pipeline import BatchPipeline
+from src.metrics import MetricTracker, char_edits, error_rate, word_edits
+from src.trainer.pipeline import Batch, BatchPipeline
 
 logger = logging.getLogger(__name__)
+
+PREDICTIONS_FILE = "predictions.jsonl"
+
+
+def utterance_records(batch: Batch, with_reference: bool) -> Iterator[dict[str, Any]]:
+    """One JSON-ready record per utterance of a decoded batch: id, [reference,] and per decoder
+    its text, the scores it has (logit_score, lm_score, score) [and the utterance's wer, cer]."""
+    for index, utterance_id in enumerate(batch["id"]):
+        record: dict[str, Any] = {"id": utterance_id}
+        if with_reference:
+            record["reference"] = reference = batch["text"][index]
+        record["decoders"] = {}
+        for decoder, hypotheses in batch["hypotheses"].items():
+            hypothesis = hypotheses[index]
+            entry = {"text": hypothesis.text, **hypothesis.scores()}
+            if with_reference:
+                entry["wer"] = error_rate(word_edits(reference, hypothesis.text))
+                entry["cer"] = error_rate(char_edits(reference, hypothesis.text))
+            record["decoders"][decoder] = entry
+        yield record
 
 
 class Inferencer:
@@ -47,16 +72,24 @@ class Inferencer:
         out_dir.mkdir(parents=True, exist_ok=True)
         scored = getattr(loader.dataset, "has_transcriptions", True)
         tracker = MetricTracker()
-        for batch in tqdm(loader, desc=f"inference {name}"):
-            batch = self.pipeline.decode(self.pipeline.forward(batch))
-            for utterance_id, hypothesis in zip(
-                batch["id"], batch["predictions"][self.output_decoder], strict=True
-            ):
-                (out_dir / f"{utterance_id}.txt").write_text(hypothesis + "\n", encoding="utf-8")
-            if scored:
-                for metric in self.metrics:
-                    tracker.update(metric.name, *metric(**batch))
-        logger.info("%s: wrote %d predictions to %s", name, len(loader.dataset), out_dir)
+        with (out_dir / PREDICTIONS_FILE).open("w", encoding="utf-8") as predictions:
+            for batch in tqdm(loader, desc=f"inference {name}"):
+                batch = self.pipeline.decode(self.pipeline.forward(batch))
+                for record in utterance_records(batch, with_reference=scored):
+                    predictions.write(json.dumps(record) + "\n")
+                    text = record["decoders"][self.output_decoder]["text"]
+                    (out_dir / f"{record['id']}.txt").write_text(text + "\n", encoding="utf-8")
+                if scored:
+                    for metric in self.metrics:
+                        tracker.update(metric.name, *metric(**batch))
+        logger.info(
+            "%s: wrote %d predictions (%s) and %s to %s",
+            name,
+            len(loader.dataset),
+            self.output_decoder,
+            PREDICTIONS_FILE,
+            out_dir,
+        )
         results = tracker.result()
         for key, value in results.items():
             logger.info("%s %s: %.2f%%", name, key, 100 * value)

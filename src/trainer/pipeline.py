@@ -49,11 +49,16 @@ class BatchPipeline:
         return batch
 
     def decode(self, batch: Batch, names: list[str] | None = None) -> Batch:
-        """Adds `predictions`: {decoder name: list of hypotheses}."""
+        """Adds `hypotheses` ({decoder name: list of `Hypothesis`, text and scores}) and
+        `predictions` ({decoder name: list of texts})."""
         names = list(self.decoders) if names is None else names
         log_probs = batch["log_probs"].detach().float().cpu()
         lengths = batch["log_probs_length"].cpu()
+        batch["hypotheses"] = {
+            name: self.decoders[name].decode_hypotheses(log_probs, lengths) for name in names
+        }
         batch["predictions"] = {
-            name: self.decoders[name].decode(log_probs, lengths) for name in names
+            name: [hypothesis.text for hypothesis in hypotheses]
+            for name, hypotheses in batch["hypotheses"].items()
         }
         return batch

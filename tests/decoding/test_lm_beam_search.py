@@ -1,0 +1,131 @@
+"""pyctcdecode beam search with a tiny hand-written KenLM model: fusion, formats, pooling."""
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from src.decoding.lm_beam_search import LMBeamSearchDecoder, load_lm_params, save_lm_params
+from tests.decoding.tiny_lm import ENCODER, ambiguous_red_rad, frames_for, write_arpa
+
+
+@pytest.fixture
+def arpa_path(tmp_path) -> Path:
+    return write_arpa(tmp_path / "tiny.arpa")
+
+
+def test_without_lm_the_acoustics_decide():
+    [hypothesis] = LMBeamSearchDecoder(ENCODER).decode_utterances([ambiguous_red_rad()])
+    assert hypothesis.text == "rad car"
+    assert hypothesis.lm_score is None and hypothesis.score == hypothesis.logit_score
+    assert -5 < hypothesis.logit_score < 0
+
+
+def test_the_lm_turns_the_decision_towards_the_likelier_words(arpa_path):
+    decoder = LMBeamSearchDecoder(ENCODER, lm_path=arpa_path, alpha=0.0, beta=0.0)
+    [acoustic] = decoder.decode_utterances([ambiguous_red_rad()])
+    assert acoustic.text == "rad car"
+    decoder.set_params(alpha=0.5, beta=0.0)
+    [fused] = decoder.decode_utterances([ambiguous_red_rad()])
+    assert fused.text == "red car"
+    # The acoustic score dropped, the LM more than made up for it.
+    assert fused.logit_score < acoustic.logit_score
+    assert fused.score == pytest.approx(fused.logit_score + fused.lm_score)
+    assert fused.lm_score < 0
+
+
+def test_beta_rewards_words(arpa_path):
+    decoder = LMBeamSearchDecoder(ENCODER, lm_path=arpa_path, alpha=0.5, beta=0.0)
+    [plain] = decoder.decode_utterances([frames_for("red car")])
+    decoder.set_params(alpha=0.5, beta=2.0)
+    [rewarded] = decoder.decode_utterances([frames_for("red car")])
+    assert plain.text == rewarded.text == "red car"
+    assert rewarded.lm_score == pytest.approx(plain.lm_score + 2 * 2.0, abs=1e-4)
+
+
+def test_params_file_overrides_alpha_and_beta(arpa_path, tmp_path):
+    params = save_lm_params(tmp_path / "lm_params.yaml", 0.5, 0.0, lm_path=str(arpa_path), wer=0.1)
+    assert load_lm_params(params)["wer"] == 0.1
+    decoder = LMBeamSearchDecoder(ENCODER, lm_path=arpa_path, alpha=0.0, params_file=params)
+    assert (decoder.alpha, decoder.beta) == (0.5, 0.0)
+    assert decoder.decode_utterances([ambiguous_red_rad()])[0].text == "red car"
+
+
+def test_bad_files_are_clear_errors(tmp_path):
+    with pytest.raises(FileNotFoundError, match="language model not found"):
+        LMBeamSearchDecoder(ENCODER, lm_path=tmp_path / "missing.arpa")
+    with pytest.raises(FileNotFoundError, match="LM params file not found"):
+        LMBeamSearchDecoder(ENCODER, params_file=tmp_path / "missing.yaml")
+    (tmp_path / "bad.yaml").write_text("alpha: high\n")
+    with pytest.raises(ValueError, match="numeric 'alpha' and 'beta'"):
+        LMBeamSearchDecoder(ENCODER, params_file=tmp_path / "bad.yaml")
+
+
+def test_unigram_list_file_is_read(arpa_path, tmp_path):
+    unigrams = tmp_path / "unigrams.txt"
+    unigrams.write_text("red\nrad\ncar\n")
+    decoder = LMBeamSearchDecoder(ENCODER, lm_path=arpa_path, unigrams_path=unigrams, alpha=0.5)
+    assert decoder.decode_utterances([ambiguous_red_rad()])[0].text == "red car"
+
+
+def find_build_binary() -> str | None:
+    """KenLM's build_binary next to this interpreter (where src/lm installs it) or on PATH."""
+    search_path = os.pathsep.join([str(Path(sys.prefix) / "bin"), os.environ.get("PATH", "")])
+    return shutil.which("build_binary", path=search_path)
+
+
+def test_kenlm_binary_decodes_like_the_arpa(arpa_path, tmp_path):
+    build_binary = find_build_binary()
+    if build_binary is None:
+        pytest.skip("KenLM's build_binary is not installed: cannot make a binary LM")
+    binary = tmp_path / "tiny.bin"
+    subprocess.run([build_binary, str(arpa_path), str(binary)], check=True, capture_output=True)
+    unigrams = tmp_path / "unigrams.txt"
+    unigrams.write_text("red rad car")
+    utterances = [ambiguous_red_rad(), frames_for("car")]
+    from_arpa = LMBeamSearchDecoder(ENCODER, lm_path=arpa_path, alpha=0.5)
+    from_binary = LMBeamSearchDecoder(ENCODER, lm_path=binary, unigrams_path=unigrams, alpha=0.5)
+    for binary_best, arpa_best in zip(
+        from_binary.decode_utterances(utterances),
+        from_arpa.decode_utterances(utterances),
+        strict=True,
+    ):
+        assert binary_best.text == arpa_best.text
+        assert binary_best.scores() == pytest.approx(arpa_best.scores(), abs=1e-4)
+
+
+def noisy_utterances(count: int) -> list[np.ndarray]:
+    rng = np.random.default_rng(0)
+    words = ["red car", "rad car", "car", "red red car"]
+    utterances = []
+    for index in range(count):
+        log_probs = frames_for(words[index % len(words)]) + rng.normal(0, 0.5, (1, len(ENCODER)))
+        utterances.append(log_probs - np.logaddexp.reduce(log_probs, axis=1, keepdims=True))
+    return [u.astype(np.float32) for u in utterances]
+
+
+def test_pooled_and_single_process_outputs_are_identical(arpa_path):
+    utterances = noisy_utterances(8)
+    single = LMBeamSearchDecoder(ENCODER, lm_path=arpa_path, alpha=0.5, beta=1.0)
+    pooled = LMBeamSearchDecoder(ENCODER, lm_path=arpa_path, alpha=0.5, beta=1.0, num_processes=2)
+    expected = single.decode_utterances(utterances)
+    assert pooled.decode_utterances(utterances) == expected
+    # New weights reach the workers, forked at each call.
+    single.set_params(alpha=2.0, beta=0.0)
+    pooled.set_params(alpha=2.0, beta=0.0)
+    assert pooled.decode_utterances(utterances) == single.decode_utterances(utterances)
+
+
+def test_batch_lengths_and_empty_utterances():
+    utterances = [frames_for("car"), frames_for("red car")]
+    batch = torch.full((3, len(utterances[1]), len(ENCODER)), float(np.log(1 / len(ENCODER))))
+    for index, log_probs in enumerate(utterances):
+        batch[index, : len(log_probs)] = torch.from_numpy(log_probs)
+    decoder = LMBeamSearchDecoder(ENCODER)
+    texts = decoder.decode(batch, torch.tensor([len(utterances[0]), len(utterances[1]), 0]))
+    assert texts == ["car", "red car", ""]

@@ -1,0 +1,113 @@
+"""The inferencer's outputs: one <id>.txt per utterance and predictions.jsonl for every decoder."""
+
+import json
+
+import pytest
+import torch
+from hydra import compose, initialize_config_dir
+from hydra.utils import instantiate
+from torch.utils.data import DataLoader
+
+from src.datasets import CustomDirDataset, collate_fn
+from src.decoding import ArgmaxDecoder, BeamSearchDecoder, LMBeamSearchDecoder
+from src.metrics import CERMetric, WERMetric, char_edits, error_rate, word_edits
+from src.trainer.inferencer import Inferencer
+from src.trainer.pipeline import BatchPipeline
+from src.utils.build import build_model
+from tests.conftest import REPO_ROOT, write_tone
+from tests.decoding.tiny_lm import write_arpa
+
+REFERENCES = {"one": "red car", "two": "a red car", "three": "car"}
+
+
+@pytest.fixture
+def pipeline(tmp_path):
+    with initialize_config_dir(config_dir=str(REPO_ROOT / "configs"), version_base="1.3"):
+        cfg = compose(
+            "deepspeech2_cpu",
+            overrides=["model.rnn_layers=1", "model.rnn_hidden=16", "model.conv_channels=[4,4]"],
+        )
+    text_encoder = instantiate(cfg.text_encoder)
+    features = instantiate(cfg.transforms.features)
+    torch.manual_seed(0)
+    model = build_model(cfg.model, features.n_feats, len(text_encoder))
+    decoders = {
+        "Argmax": ArgmaxDecoder(text_encoder),
+        "BeamSearch": BeamSearchDecoder(text_encoder, beam_width=8),
+        "LM": LMBeamSearchDecoder(
+            text_encoder, lm_path=write_arpa(tmp_path / "lm.arpa"), beam_width=8
+        ),
+    }
+    return BatchPipeline(model, features, torch.device("cpu"), decoders=decoders)
+
+
+def folder_loader(pipeline, tmp_path, with_transcriptions: bool) -> DataLoader:
+    audio_dir, text_dir = tmp_path / "audio", tmp_path / "text"
+    audio_dir.mkdir()
+    text_dir.mkdir()
+    for index, (utterance_id, text) in enumerate(REFERENCES.items()):
+        write_tone(audio_dir / f"{utterance_id}.wav", 0.4 + 0.1 * index, frequency=300 + 90 * index)
+        (text_dir / f"{utterance_id}.txt").write_text(text.upper())
+    dataset = CustomDirDataset(
+        audio_dir,
+        text_dir if with_transcriptions else None,
+        text_encoder=pipeline.decoders["Argmax"].text_encoder,
+    )
+    return DataLoader(dataset, batch_size=2, collate_fn=collate_fn)
+
+
+def read_records(path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def test_writes_text_files_and_a_scored_record_per_utterance(pipeline, tmp_path):
+    loader = folder_loader(pipeline, tmp_path, with_transcriptions=True)
+    metrics = [WERMetric(name) for name in pipeline.decoders] + [CERMetric("LM")]
+    inferencer = Inferencer(pipeline, {"test": loader}, metrics, tmp_path / "out", "BeamSearch")
+    results = inferencer.run()["test"]
+
+    out = tmp_path / "out" / "test"
+    records = read_records(out / "predictions.jsonl")
+    assert sorted(record["id"] for record in records) == sorted(REFERENCES)
+    total_edits = total_words = 0
+    for record in records:
+        assert record["reference"] == REFERENCES[record["id"]]
+        assert set(record["decoders"]) == {"Argmax", "BeamSearch", "LM"}
+        best = record["decoders"]["BeamSearch"]
+        assert (out / f"{record['id']}.txt").read_text() == best["text"] + "\n"
+        assert set(best) == {"text", "logit_score", "score", "wer", "cer"}
+        assert set(record["decoders"]["LM"]) == {
+            "text",
+            "logit_score",
+            "lm_score",
+            "score",
+            "wer",
+            "cer",
+        }
+        for entry in record["decoders"].values():
+            reference = record["reference"]
+            assert entry["wer"] == error_rate(word_edits(reference, entry["text"]))
+            assert entry["cer"] == error_rate(char_edits(reference, entry["text"]))
+        argmax_text = record["decoders"]["Argmax"]["text"]
+        edits, words = word_edits(record["reference"], argmax_text)
+        total_edits, total_words = total_edits + edits, total_words + words
+    assert results["WER_(Argmax)"] == pytest.approx(total_edits / total_words)
+    assert {"WER_(BeamSearch)", "WER_(LM)", "CER_(LM)"} <= set(results)
+
+
+def test_without_transcriptions_records_carry_no_reference_or_error_rates(pipeline, tmp_path):
+    loader = folder_loader(pipeline, tmp_path, with_transcriptions=False)
+    inferencer = Inferencer(pipeline, {"test": loader}, [WERMetric()], tmp_path / "out")
+    assert inferencer.run() == {"test": {}}
+    records = read_records(tmp_path / "out" / "test" / "predictions.jsonl")
+    assert len(records) == len(REFERENCES)
+    for record in records:
+        assert "reference" not in record
+        assert all("wer" not in entry for entry in record["decoders"].values())
+        argmax_text = (tmp_path / "out" / "test" / f"{record['id']}.txt").read_text()
+        assert argmax_text == record["decoders"]["Argmax"]["text"] + "\n"
+
+
+def test_unknown_output_decoder_is_an_error(pipeline, tmp_path):
+    with pytest.raises(KeyError, match="Greedy"):
+        Inferencer(pipeline, {}, [], tmp_path, output_decoder="Greedy")
