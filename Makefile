@@ -7,7 +7,7 @@ INSTALLED := $(VENV)/.installed
 RUN ?= synthetic
 RUN_DIR := saved/$(RUN)
 
-.PHONY: install corpus train test lint clean
+.PHONY: install corpus train test lint clean kenlm lm-synthetic lm-an4 lm-librispeech download-model
 
 $(INSTALLED): requirements.txt
 	$(PYTHON_SYSTEM) -m venv $(VENV)
@@ -24,12 +24,36 @@ train: corpus
 	$(PYTHON) inference.py inferencer.from_pretrained=$(RUN_DIR)/model_best.pth \
 		inferencer.save_path=$(RUN_DIR)/predictions inferencer.partitions=[test]
 
-test: install
+test: install kenlm
 	$(PYTHON) -m pytest $(ARGS)
 
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+
+# `make download-model NAME=an4` fetches models/an4/ from models/registry.yaml; no NAME lists it.
+download-model: install
+	$(PYTHON) scripts/download_model.py $(if $(NAME),$(NAME),--list) $(ARGS)
+
+# KenLM's lmplz and build_binary: compiled once from the kenlm sdist into .venv/bin (Debian
+# build packages installed when missing); instant when they are there.
+kenlm: install
+	$(PYTHON) -m src.lm.tools
+
+# Word n-gram LMs (LM_ORDER-gram) from training transcripts only, written to data/lm/.
+LM_ORDER ?= 3
+lm-synthetic: corpus kenlm
+	$(PYTHON) -m src.lm.build --manifest data/synthetic/train.jsonl --name synthetic \
+		--order $(LM_ORDER) $(ARGS)
+
+lm-an4: kenlm
+	$(PYTHON) -m src.lm.build --manifest ../shared/data/an4/manifest.jsonl --name an4 \
+		--exclude-speakers-from configs/datasets/an4_dev_split.yaml --order $(LM_ORDER) $(ARGS)
+
+# The LibriSpeech LMs (openslr 11), lower-cased, in data/lm/librispeech/; e.g.
+# make lm-librispeech ARGS="--models 3-gram.pruned.3e-7 4-gram --binary"
+lm-librispeech: kenlm
+	$(PYTHON) -m src.lm.download $(ARGS)
 
 clean:
 	rm -rf $(VENV) data/synthetic saved outputs
