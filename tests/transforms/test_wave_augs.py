@@ -244,15 +244,14 @@ def test_reverberation_adds_a_decaying_tail_and_keeps_the_level():
     assert output[12000:].abs().max() > 0  # the tail runs on to 0.6 s and beyond
 
 
-@pytest.mark.parametrize("transforms", ["logmel_augmented", "logmel_augmented_full"])
+@pytest.mark.parametrize("transforms", ["logmel_speed", "logmel_augmented", "logmel_augmented_full"])
 def test_transform_configs_instantiate(transforms):
     with initialize_config_dir(config_dir=str(REPO_ROOT / "configs"), version_base="1.3"):
         cfg = compose("deepspeech2_cpu", overrides=[f"transforms={transforms}"])
     built = instantiate(cfg.transforms)
     names = [type(augmentation).__name__ for augmentation in built.wave_augs]
-    if transforms == "logmel_augmented":  # the CPU recipe, measured in the README
-        assert names == ["SpeedPerturbation"] and built.wave_augs[0].p == 1.0
-    else:
+    spec_names = [type(augmentation).__name__ for augmentation in built.spec_augs]
+    if transforms == "logmel_augmented_full":
         assert names == [
             "SpeedPerturbation",
             "PitchShift",
@@ -261,7 +260,10 @@ def test_transform_configs_instantiate(transforms):
             "BandPass",
             "Gain",
         ]
-    assert [type(augmentation).__name__ for augmentation in built.spec_augs] == ["SpecAugment"]
+    else:  # the CPU recipes measured in the README: speed perturbation on every utterance
+        assert names == ["SpeedPerturbation"] and built.wave_augs[0].p == 1.0
+    # the synthetic recipe drops SpecAugment (it slowed learning in the ten-minute budget)
+    assert spec_names == ([] if transforms == "logmel_speed" else ["SpecAugment"])
 
 
 def test_probability_overrides_reach_the_augmentations():
