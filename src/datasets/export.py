@@ -1,0 +1,57 @@
+"""Write utterances of a JSONL manifest as a flat folder that `datasets=custom_dir` reads:
+`<out>/<utterance_id>.<ext>` audio next to `<out>/<utterance_id>.txt` transcriptions.
+
+    python -m src.datasets.export --manifest ../shared/data/an4/manifest.jsonl \
+        --speakers fclc fmjd --out data/an4_dev
+
+The audio files are copied byte for byte, so the folder stands on its own (e.g. to hand a
+held-out split to someone who judges a checkpoint with inference.py).
+"""
+
+import argparse
+import shutil
+from collections.abc import Sequence
+from pathlib import Path
+
+from src.datasets.base_dataset import IndexEntry
+from src.datasets.manifest import read_manifest, select_speakers
+
+
+def export_folder(index: Sequence[IndexEntry], out_dir: str | Path) -> Path:
+    """Copy each entry's audio to `out_dir/<id><suffix>` and write its text to `out_dir/<id>.txt`.
+
+    Refuses a non-empty `out_dir` (nothing is overwritten) and ids that would collide.
+    """
+    out_dir = Path(out_dir)
+    if out_dir.exists() and any(out_dir.iterdir()):
+        raise FileExistsError(f"output folder is not empty: {out_dir}")
+    ids = [entry["id"] for entry in index]
+    duplicates = sorted({utterance_id for utterance_id in ids if ids.count(utterance_id) > 1})
+    if duplicates:
+        raise ValueError(f"several utterances share an id: {duplicates}")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for entry in index:
+        source = Path(entry["path"])
+        if not source.is_file():
+            raise FileNotFoundError(f"audio of utterance {entry['id']} not found: {source}")
+        shutil.copyfile(source, out_dir / f"{entry['id']}{source.suffix}")
+        (out_dir / f"{entry['id']}.txt").write_text(entry["text"] + "\n", encoding="utf-8")
+    return out_dir
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--manifest", type=Path, required=True, help="JSONL manifest")
+    parser.add_argument("--speakers", nargs="+", help="keep only these speakers")
+    parser.add_argument("--exclude-speakers", nargs="+", default=[], help="drop these speakers")
+    parser.add_argument("--out", type=Path, required=True, help="output folder (new or empty)")
+    args = parser.parse_args(argv)
+    index = select_speakers(read_manifest(args.manifest), args.speakers, args.exclude_speakers)
+    if not index:
+        parser.error(f"no utterances selected from {args.manifest}")
+    out_dir = export_folder(index, args.out)
+    print(f"wrote {len(index)} utterances (audio + .txt) to {out_dir}")
+
+
+if __name__ == "__main__":
+    main()
