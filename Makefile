@@ -7,7 +7,8 @@ INSTALLED := $(VENV)/.installed
 RUN ?= synthetic
 RUN_DIR := saved/$(RUN)
 
-.PHONY: install corpus train test lint clean kenlm lm-synthetic lm-an4 lm-librispeech download-model
+.PHONY: install corpus train test lint clean kenlm lm-synthetic lm-an4 lm-librispeech download-model \
+	an4 an4-eval
 
 $(INSTALLED): requirements.txt
 	$(PYTHON_SYSTEM) -m venv $(VENV)
@@ -49,6 +50,29 @@ lm-synthetic: corpus kenlm
 lm-an4: kenlm
 	$(PYTHON) -m src.lm.build --manifest ../shared/data/an4/manifest.jsonl --name an4 \
 		--exclude-speakers-from configs/datasets/an4_dev_split.yaml --order $(LM_ORDER) $(ARGS)
+
+# The AN4 recipe on ../shared/data/an4: `make an4` trains (under an hour on 2 cores), then
+# `an4-eval` builds the LM from the training speakers' text, tunes alpha/beta on the dev
+# speakers and decodes their exported folder (audio + <id>.txt) with every decoder.
+AN4_DIR := saved/an4
+AN4_DEV := data/an4_dev
+AN4_LM := decoders.LM.lm_path=data/lm/an4_3gram.bin \
+	decoders.LM.unigrams_path=data/lm/an4_3gram_unigrams.txt
+an4: install
+	$(PYTHON) train.py -cn=deepspeech2_an4 $(ARGS)
+	$(MAKE) an4-eval
+
+an4-eval: lm-an4 $(AN4_DEV)
+	$(PYTHON) -m src.decoding.tune inferencer.from_pretrained=$(AN4_DIR)/model_best.pth \
+		datasets=an4_dev_split $(AN4_LM)
+	$(PYTHON) inference.py inferencer.from_pretrained=$(AN4_DIR)/model_best.pth \
+		decoders=lm $(AN4_LM) decoders.LM.params_file=$(AN4_DIR)/lm_params.yaml \
+		inferencer.output_decoder=LM datasets=custom_dir datasets.test.audio_dir=$(AN4_DEV) \
+		datasets.test.transcription_dir=$(AN4_DEV) inferencer.save_path=$(AN4_DIR)/dev_predictions
+
+$(AN4_DEV): | install
+	$(PYTHON) -m src.datasets.export --manifest ../shared/data/an4/manifest.jsonl \
+		--speakers-held-out-by configs/datasets/an4_dev_split.yaml --out $@
 
 # The LibriSpeech LMs (openslr 11), lower-cased, in data/lm/librispeech/; e.g.
 # make lm-librispeech ARGS="--models 3-gram.pruned.3e-7 4-gram --binary"

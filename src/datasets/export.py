@@ -2,7 +2,7 @@
 `<out>/<utterance_id>.<ext>` audio next to `<out>/<utterance_id>.txt` transcriptions.
 
     python -m src.datasets.export --manifest ../shared/data/an4/manifest.jsonl \
-        --speakers fclc fmjd --out data/an4_dev
+        --speakers-held-out-by configs/datasets/an4_dev_split.yaml --out data/an4_dev
 
 The audio files are copied byte for byte, so the folder stands on its own (e.g. to hand a
 held-out split to someone who judges a checkpoint with inference.py).
@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from src.datasets.base_dataset import IndexEntry
-from src.datasets.manifest import read_manifest, select_speakers
+from src.datasets.manifest import held_out_speakers, read_manifest, select_speakers
 
 
 def export_folder(index: Sequence[IndexEntry], out_dir: str | Path) -> Path:
@@ -44,9 +44,18 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--manifest", type=Path, required=True, help="JSONL manifest")
     parser.add_argument("--speakers", nargs="+", help="keep only these speakers")
     parser.add_argument("--exclude-speakers", nargs="+", default=[], help="drop these speakers")
+    parser.add_argument(
+        "--speakers-held-out-by",
+        type=Path,
+        help="keep only the speakers this dataset config holds out of training, "
+        "e.g. configs/datasets/an4_dev_split.yaml",
+    )
     parser.add_argument("--out", type=Path, required=True, help="output folder (new or empty)")
     args = parser.parse_args(argv)
-    index = select_speakers(read_manifest(args.manifest), args.speakers, args.exclude_speakers)
+    speakers = args.speakers
+    if args.speakers_held_out_by is not None:
+        speakers = held_out_speakers(args.speakers_held_out_by)
+    index = select_speakers(read_manifest(args.manifest), speakers, args.exclude_speakers)
     if not index:
         parser.error(f"no utterances selected from {args.manifest}")
     out_dir = export_folder(index, args.out)

@@ -5,6 +5,8 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from omegaconf import DictConfig, OmegaConf
+
 from src.datasets.base_dataset import BaseDataset, IndexEntry
 
 
@@ -47,6 +49,20 @@ def read_manifest(manifest_path: str | Path, root: str | Path | None = None) -> 
         except (KeyError, TypeError, ValueError) as error:
             raise ValueError(f"{location}: bad manifest line ({error!r})") from error
     return index
+
+
+def held_out_speakers(dataset_config: str | Path) -> list[str]:
+    """Speakers a dataset config keeps away from training: `train.exclude_speakers` plus the
+    `speakers` of every other partition (e.g. configs/datasets/an4_dev_split.yaml)."""
+    config = OmegaConf.load(dataset_config)
+    train = config.get("train")
+    if train is None or not train.get("exclude_speakers"):
+        raise ValueError(f"{dataset_config}: no train.exclude_speakers to leave out")
+    speakers = set(train.exclude_speakers)
+    for name, partition in config.items():
+        if name != "train" and isinstance(partition, DictConfig) and partition.get("speakers"):
+            speakers.update(partition.speakers)
+    return sorted(map(str, speakers))
 
 
 def select_speakers(

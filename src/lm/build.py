@@ -23,9 +23,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from omegaconf import DictConfig, OmegaConf
-
-from src.datasets.manifest import iter_jsonl, select_speakers
+from src.datasets.manifest import held_out_speakers, iter_jsonl, select_speakers
 from src.lm.tools import ToolError, binarize, check_estimate_options, estimate_arpa
 from src.text_encoder import normalize_text
 
@@ -100,20 +98,6 @@ def text_file_lines(path: str | Path) -> list[str]:
     path = Path(path)
     _check_training_file(path)
     return path.read_text(encoding="utf-8").splitlines()
-
-
-def held_out_speakers(dataset_config: str | Path) -> list[str]:
-    """Speakers a dataset config keeps away from training: `train.exclude_speakers` plus the
-    `speakers` of every other partition (e.g. configs/datasets/an4_dev_split.yaml)."""
-    config = OmegaConf.load(dataset_config)
-    train = config.get("train")
-    if train is None or not train.get("exclude_speakers"):
-        raise LMBuildError(f"{dataset_config}: no train.exclude_speakers to leave out")
-    speakers = set(train.exclude_speakers)
-    for name, partition in config.items():
-        if name != "train" and isinstance(partition, DictConfig) and partition.get("speakers"):
-            speakers.update(partition.speakers)
-    return sorted(map(str, speakers))
 
 
 def normalized_corpus(texts: Iterable[str]) -> list[str]:

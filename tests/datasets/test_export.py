@@ -52,3 +52,19 @@ def test_missing_audio_names_the_utterance(manifest, tmp_path):
     (tmp_path / "u1.flac").unlink()
     with pytest.raises(FileNotFoundError, match="id1"):
         main(["--manifest", str(manifest), "--out", str(tmp_path / "dev")])
+
+
+def test_exports_the_speakers_a_dataset_config_holds_out(manifest, tmp_path):
+    config = tmp_path / "split.yaml"
+    config.write_text("train:\n  exclude_speakers: [bob]\n")
+    main(
+        [
+            "--manifest",
+            str(manifest),
+            "--speakers-held-out-by",
+            str(config),
+            "--out",
+            str(tmp_path / "dev"),
+        ]
+    )
+    assert sorted(p.name for p in (tmp_path / "dev").glob("*.txt")) == ["id1.txt"]

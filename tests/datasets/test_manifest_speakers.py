@@ -2,9 +2,9 @@ import json
 
 import pytest
 
-from src.datasets.manifest import ManifestDataset
+from src.datasets.manifest import ManifestDataset, held_out_speakers
 from src.text_encoder import CTCCharTextEncoder
-from tests.conftest import write_tone
+from tests.conftest import REPO_ROOT, write_tone
 
 
 @pytest.fixture
@@ -34,3 +34,12 @@ def test_speakers_and_exclusions_make_disjoint_splits(manifest):
 def test_unknown_speaker_is_an_error(manifest):
     with pytest.raises(ValueError, match="dan"):
         ManifestDataset(manifest, speakers=["dan"], text_encoder=CTCCharTextEncoder())
+
+
+def test_the_an4_config_names_its_dev_speakers(tmp_path):
+    an4_dev_split = REPO_ROOT / "configs" / "datasets" / "an4_dev_split.yaml"
+    dev = ["fclc", "fmjd", "mblw", "mcfl", "mjda", "mmap", "msjr", "mtcv"]
+    assert held_out_speakers(an4_dev_split) == dev
+    (tmp_path / "no_split.yaml").write_text("train:\n  manifest_path: x.jsonl\n")
+    with pytest.raises(ValueError, match="no train.exclude_speakers"):
+        held_out_speakers(tmp_path / "no_split.yaml")

@@ -10,7 +10,6 @@ import pytest
 from src.lm.build import (
     LMBuildError,
     build_lm,
-    held_out_speakers,
     main,
     manifest_transcripts,
     names_held_out_text,
@@ -147,13 +146,6 @@ def test_held_out_files_are_refused(tmp_path, name, capsys):
     with pytest.raises(SystemExit, match="its name marks held-out"):
         main([option, str(path), "--name", "leak", "--out-dir", str(tmp_path / "lm")])
     assert not (tmp_path / "lm").exists()
-
-
-def test_the_an4_config_names_its_dev_speakers(tmp_path):
-    assert held_out_speakers(AN4_DEV_SPLIT) == AN4_DEV_SPEAKERS
-    (tmp_path / "no_split.yaml").write_text("train:\n  manifest_path: x.jsonl\n")
-    with pytest.raises(LMBuildError, match="no train.exclude_speakers"):
-        held_out_speakers(tmp_path / "no_split.yaml")
 
 
 def test_the_an4_lm_is_built_without_the_dev_speakers(shared_data, kenlm_tools, tmp_path):

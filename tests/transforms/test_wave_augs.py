@@ -244,7 +244,9 @@ def test_reverberation_adds_a_decaying_tail_and_keeps_the_level():
     assert output[12000:].abs().max() > 0  # the tail runs on to 0.6 s and beyond
 
 
-@pytest.mark.parametrize("transforms", ["logmel_speed", "logmel_augmented", "logmel_augmented_full"])
+@pytest.mark.parametrize(
+    "transforms", ["logmel_speed", "logmel_augmented", "logmel_augmented_full"]
+)
 def test_transform_configs_instantiate(transforms):
     with initialize_config_dir(config_dir=str(REPO_ROOT / "configs"), version_base="1.3"):
         cfg = compose("deepspeech2_cpu", overrides=[f"transforms={transforms}"])
