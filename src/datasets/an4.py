@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import soundfile as sf
 
-from src.datasets.base_dataset import BaseDataset, IndexEntry
+from src.datasets.base_dataset import BaseDataset, IndexEntry, index_duration
 from src.datasets.manifest import select_speakers
 from src.datasets.preparation import cached_index, fetch_and_extract, locked
 from src.utils.download import DownloadError
@@ -151,7 +151,7 @@ def build_index(data_dir: Path, part: str) -> list[IndexEntry]:
                 "id": utterance["id"],
                 "path": str(flac),
                 "text": utterance["text"],
-                "duration": sf.info(flac).duration,
+                "duration": index_duration(flac),
                 "speaker": utterance["speaker"],
             }
         )

@@ -34,6 +34,15 @@ def header_duration(path: str | Path) -> float:
         raise AudioReadError(f"{path}: cannot read audio ({error})") from error
 
 
+def index_duration(path: str | Path) -> float | None:
+    """`header_duration` for a corpus index, or None when the file cannot be read: the dataset
+    then skips the utterance with a warning naming the file (training) or fails naming it."""
+    try:
+        return header_duration(path)
+    except AudioReadError:
+        return None
+
+
 class BaseDataset(Dataset):
     """Serves items `audio`, `audio_length`, `text`, `text_encoded`, `id`, `audio_path`.
 

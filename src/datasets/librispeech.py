@@ -8,9 +8,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-import soundfile as sf
-
-from src.datasets.base_dataset import BaseDataset, IndexEntry
+from src.datasets.base_dataset import BaseDataset, IndexEntry, index_duration
 from src.datasets.preparation import cached_index, fetch_and_extract, locked
 from src.utils.download import DownloadError
 
@@ -104,7 +102,7 @@ def build_index(part_dir: Path) -> list[IndexEntry]:
                 "id": utterance_id,
                 "path": str(path),
                 "text": texts[utterance_id],
-                "duration": sf.info(path).duration,  # its errors name the file
+                "duration": index_duration(path),
                 "speaker": path.parent.parent.name,
             }
         )

@@ -56,6 +56,13 @@ def build_trainer(cfg: DictConfig) -> Trainer:
         seed=settings.seed,
     )
     decoders = build_decoders(cfg.decoders, text_encoder)
+    for setting in ("train_decoders", "eval_decoders"):
+        unknown = sorted(set(settings[setting]) - set(decoders))
+        if unknown:  # fail now, not after the first training epoch
+            raise ValueError(
+                f"trainer.{setting} names {unknown}, but the decoders config builds only "
+                f"{sorted(decoders)} (e.g. decoders=beam_search adds BeamSearch)"
+            )
     pipeline = BatchPipeline(model, features, device, amp, decoders, transforms.get("spec_augs"))
     optimizer = instantiate(
         cfg.optimizer, params=[p for p in model.parameters() if p.requires_grad]

@@ -15,6 +15,7 @@ from hydra import compose, initialize_config_dir
 from src.datasets import LibriSpeechDataset, preparation
 from src.datasets import librispeech as librispeech_module
 from src.text_encoder import CTCCharTextEncoder
+from src.utils.audio import AudioReadError
 from src.utils.download import ChecksumError, DownloadError
 from tests.conftest import REPO_ROOT
 from tests.http_server import serve
@@ -187,7 +188,7 @@ def test_index_is_reused_and_rebuilt_when_stale(shared_data, tmp_path, encoder, 
     def no_reading(path):
         raise AssertionError(f"{path} was read again")
 
-    monkeypatch.setattr(librispeech_module.sf, "info", no_reading)
+    monkeypatch.setattr(sf, "info", no_reading)
     again = load(data_dir, "dev-clean", encoder, download=False)
     assert again._index == first._index
     assert [path.name for path in part_dir.glob(".index.json*")] == []  # no temporary files
@@ -210,6 +211,22 @@ def test_audio_without_a_transcript_line_is_an_error_naming_it(shared_data, tmp_
     transcript.write_text(transcript.read_text().splitlines()[0] + "\n")
     with pytest.raises(ValueError, match="2412-153948-0001"):
         load(data_dir, "dev-clean", encoder, download=False)
+
+
+def test_unreadable_audio_is_skipped_in_training_and_named_otherwise(
+    shared_data, tmp_path, encoder, caplog
+):
+    data_dir = tmp_path / "data"
+    part_dir = copy_part(shared_data, "dev-clean", data_dir / "dev-clean")
+    broken = part_dir / "1272" / "141231" / "1272-141231-0002.flac"
+    broken.write_bytes(b"fLaC truncated")
+    with pytest.raises(AudioReadError, match=str(broken)):
+        load(data_dir, "dev-clean", encoder, download=False)
+    training = load(data_dir, "dev-clean", encoder, download=False, skip_bad_audio=True)
+    assert "1272-141231-0002" not in {entry["id"] for entry in training._index}
+    assert len(training) == len(expected(shared_data, "dev-clean")) - 1
+    assert training.dropped == {"with unreadable audio": 1}
+    assert str(broken) in caplog.text
 
 
 def test_several_parts_form_one_dataset(shared_data, tmp_path, encoder):
@@ -283,7 +300,7 @@ def test_train_then_decode_a_local_copy_end_to_end(shared_data, tmp_path):
         "datasets.train.download=false",
         "datasets.train.part=test-clean",
         "datasets.val_other.part=test-clean",  # dev-other is not in the shared data
-        "+datasets.train.max_duration=5",  # BaseDataset options pass through
+        "datasets.train.max_duration=5",
         "+datasets.val_other.max_duration=5",
         *TINY_RUN,
         "transforms=logmel",

@@ -145,6 +145,15 @@ def test_unknown_monitor_metric_is_a_clear_error(manifests, tmp_path):
     trainer.writer.finish()
 
 
+def test_unknown_decoder_name_fails_before_training(manifests, tmp_path):
+    config = make_config(manifests, tmp_path, "trainer.eval_decoders=[Argmax,BeamSearch]")
+    with pytest.raises(
+        ValueError, match=r"eval_decoders names \['BeamSearch'\].*decoders=beam_search"
+    ):
+        build_trainer(config)
+    assert not (tmp_path / "run").exists()  # no writer started, nothing written
+
+
 def test_augmentations_are_logged_before_and_after(manifests, tmp_path, monkeypatch):
     """A tiny run with every augmentation and the offline W&B writer: the clean and augmented
     audio and the before / after spectrograms land in the offline run."""
