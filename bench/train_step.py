@@ -13,6 +13,7 @@ import argparse
 import functools
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import torch
 from hydra.utils import instantiate
@@ -24,7 +25,7 @@ from src.model.deepspeech2 import RecurrentLayer
 from src.transforms import LogMelSpectrogram
 from src.utils.runtime import native_bf16
 
-PRESET = "configs/model/deepspeech2_small.yaml"
+PRESET = Path(__file__).resolve().parents[1] / "configs" / "model" / "deepspeech2_small.yaml"
 N_MELS, N_TOKENS = 64, 29
 
 

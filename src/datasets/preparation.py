@@ -100,6 +100,7 @@ def _write_index(index_path: Path, signature: str, index: list[IndexEntry]) -> N
         {**entry, "path": str(Path(entry["path"]).relative_to(folder))} for entry in index
     ]
     payload = {"version": INDEX_VERSION, "signature": signature, "utterances": utterances}
+    temporary = None
     try:
         handle, temporary = tempfile.mkstemp(dir=folder, prefix=f".{index_path.name}.")
         with os.fdopen(handle, "w", encoding="utf-8") as file:
@@ -107,6 +108,8 @@ def _write_index(index_path: Path, signature: str, index: list[IndexEntry]) -> N
         os.replace(temporary, index_path)
     except OSError as error:  # e.g. a read-only copy of the corpus: index it again next time
         logger.warning("cannot cache the index at %s (%s)", index_path, error)
+        if temporary is not None:
+            Path(temporary).unlink(missing_ok=True)
 
 
 def cached_index(

@@ -7,13 +7,13 @@ reproducible by seed. They differ in how a sorted pool is split.
 
 import random
 import statistics
-from abc import abstractmethod
+from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
 
 from torch.utils.data import Sampler
 
 
-class PooledBatchSampler(Sampler[list[int]]):
+class PooledBatchSampler(Sampler[list[int]], ABC):
     """Shuffled pools of `pool_size` utterances, each sorted by duration and `split`."""
 
     def __init__(self, durations: Sequence[float], pool_size: int, seed: int = 0) -> None:
@@ -105,7 +105,11 @@ class DynamicBatchSampler(PooledBatchSampler):
         pool_batches: int = 50,
         seed: int = 0,
     ) -> None:
-        if max_batch_seconds <= 0 or pool_batches < 1 or (max_batch_size or 1) < 1:
+        if (
+            max_batch_seconds <= 0
+            or pool_batches < 1
+            or (max_batch_size is not None and max_batch_size < 1)
+        ):
             raise ValueError("max_batch_seconds, max_batch_size and pool_batches must be positive")
         too_long = [duration for duration in durations if duration > max_batch_seconds]
         if too_long:

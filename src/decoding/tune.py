@@ -15,7 +15,7 @@ from omegaconf import DictConfig
 from src.decoding.base import CTCDecoder
 from src.decoding.lm_beam_search import LMBeamSearchDecoder, save_lm_params
 from src.decoding.log_prob_cache import LogProbCache, cached_log_probs, fingerprint
-from src.metrics import char_edits, word_edits
+from src.metrics import EditCounts, char_edits, error_rate, word_edits
 from src.trainer.inferencer import Inferencer
 from src.trainer.setup import build_inferencer
 
@@ -35,7 +35,8 @@ def corpus_error_rates(references: list[str], hypotheses: list[str]) -> tuple[fl
     rates = []
     for count_edits in (word_edits, char_edits):
         counts = [count_edits(ref, hyp) for ref, hyp in zip(references, hypotheses, strict=True)]
-        rates.append(sum(c.edits for c in counts) / max(1, sum(c.reference_length for c in counts)))
+        total = EditCounts(sum(c.edits for c in counts), sum(c.reference_length for c in counts))
+        rates.append(error_rate(total))
     return rates[0], rates[1]
 
 

@@ -77,20 +77,27 @@ def manifest_transcripts(
     for location, record in lines:
         if "text" not in record:
             raise LMBuildError(f"{location}: bad manifest line (no 'text')")
-        text = str(record["text"])
-        split = str(record.get("split") or record.get("subset") or "")
-        if names_held_out_text(split):
-            held_out[split] = held_out.get(split, 0) + 1
-            continue
         speaker = record.get("speaker")
-        records.append({"text": text, "speaker": None if speaker is None else str(speaker)})
-    if held_out:
-        logger.info("%s: left out held-out utterances %s", manifest, held_out)
-    try:
+        records.append(
+            {
+                "text": str(record["text"]),
+                "speaker": None if speaker is None else str(speaker),
+                "split": str(record.get("split") or record.get("subset") or ""),
+            }
+        )
+    try:  # speakers first: an excluded speaker may have only held-out lines
         records = select_speakers(records, speakers, exclude_speakers)
     except ValueError as error:
         raise LMBuildError(f"{manifest}: {error}") from None
-    return [record["text"] for record in records]
+    texts = []
+    for record in records:
+        if names_held_out_text(record["split"]):
+            held_out[record["split"]] = held_out.get(record["split"], 0) + 1
+        else:
+            texts.append(record["text"])
+    if held_out:
+        logger.info("%s: left out held-out utterances %s", manifest, held_out)
+    return texts
 
 
 def text_file_lines(path: str | Path) -> list[str]:

@@ -34,8 +34,21 @@ def _prepare(run_config: DictConfig) -> tuple[torch.device, str]:
     return device, amp
 
 
+def _check_decoder_names(cfg: DictConfig) -> None:
+    """Trainer decoder names must be decoders the config builds: fail before any setup work,
+    not after the first training epoch."""
+    for setting in ("train_decoders", "eval_decoders"):
+        unknown = sorted(set(cfg.trainer[setting]) - set(cfg.decoders))
+        if unknown:
+            raise ValueError(
+                f"trainer.{setting} names {unknown}, but the decoders config builds only "
+                f"{sorted(cfg.decoders)} (e.g. decoders=beam_search adds BeamSearch)"
+            )
+
+
 def build_trainer(cfg: DictConfig) -> Trainer:
     settings = cfg.trainer
+    _check_decoder_names(cfg)
     device, amp = _prepare(settings)
     text_encoder = instantiate(cfg.text_encoder)
     transforms = instantiate(cfg.transforms)
@@ -56,13 +69,6 @@ def build_trainer(cfg: DictConfig) -> Trainer:
         seed=settings.seed,
     )
     decoders = build_decoders(cfg.decoders, text_encoder)
-    for setting in ("train_decoders", "eval_decoders"):
-        unknown = sorted(set(settings[setting]) - set(decoders))
-        if unknown:  # fail now, not after the first training epoch
-            raise ValueError(
-                f"trainer.{setting} names {unknown}, but the decoders config builds only "
-                f"{sorted(decoders)} (e.g. decoders=beam_search adds BeamSearch)"
-            )
     pipeline = BatchPipeline(model, features, device, amp, decoders, transforms.get("spec_augs"))
     optimizer = instantiate(
         cfg.optimizer, params=[p for p in model.parameters() if p.requires_grad]
@@ -87,7 +93,10 @@ def build_trainer(cfg: DictConfig) -> Trainer:
         grad_clip_norm=settings.grad_clip_norm,
         log_step=settings.log_step,
         log_examples=settings.log_examples,
-        log_augmentations=settings.log_augmentations,
+        # nothing to show clean vs augmented in a run without augmentations
+        log_augmentations=settings.log_augmentations
+        if transforms.get("wave_augs") or transforms.get("spec_augs")
+        else 0,
         optimizer=optimizer,
         lr_scheduler=lr_scheduler,
         scaler=torch.amp.GradScaler(device.type, enabled=amp == "fp16"),

@@ -169,9 +169,7 @@ class Trainer(BaseTrainer):
         """Before / after for the first `log_augmentations` utterances of a training batch: the
         clean audio, re-read from its file (`audio_{i}` is the augmented one the model heard),
         and one image of the spectrograms: clean, after the wave augmentations, after
-        SpecAugment. Nothing when the run has no augmentations."""
-        if not (self.pipeline.spec_augs or getattr(self.train_loader.dataset, "wave_augs", None)):
-            return
+        SpecAugment."""
         features = self.pipeline.features
         for index in range(min(self.log_augmentations, len(batch["id"]))):
             clean = load_audio(batch["audio_path"][index], features.sample_rate)

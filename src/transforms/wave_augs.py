@@ -55,6 +55,11 @@ class WaveAugmentation(nn.Module):
     def augment(self, audio: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
 
+    @property
+    def min_length_ratio(self) -> float:
+        """The shortest output length as a fraction of the input's (1.0: length kept)."""
+        return 1.0
+
     def forward(self, audio: torch.Tensor) -> torch.Tensor:
         if random.random() >= self.p:
             return audio
@@ -90,6 +95,10 @@ class SpeedPerturbation(WaveAugmentation):
         if source_rate == self.sample_rate:
             return audio
         return torchaudio.functional.resample(audio, source_rate, self.sample_rate)
+
+    @property
+    def min_length_ratio(self) -> float:
+        return self.sample_rate / (round(self.sample_rate * self.max_factor / 100) * 100)
 
 
 class Gain(WaveAugmentation):

@@ -1,6 +1,7 @@
 """Turns composed Hydra configs into the objects a run needs."""
 
 import logging
+import math
 from typing import Any
 
 import torch
@@ -33,6 +34,15 @@ def model_output_length(model: CTCModel, features: LogFeatures) -> OutputLength:
     return output_length
 
 
+def _after_augmentation(output_length: OutputLength, wave_augs: list) -> OutputLength:
+    """`output_length` of the shortest audio the wave augmentations can make (e.g. speed
+    perturbation at its fastest), so the CTC filter keeps only labels that always fit."""
+    ratio = math.prod(getattr(augmentation, "min_length_ratio", 1.0) for augmentation in wave_augs)
+    if ratio == 1.0:
+        return output_length
+    return lambda n_samples: output_length(torch.floor(n_samples * ratio).long())
+
+
 def build_dataloaders(
     datasets_config: DictConfig,
     dataloader_config: DictConfig,
@@ -60,7 +70,9 @@ def build_dataloaders(
             if train_wave_augs:
                 training_only["wave_augs"] = train_wave_augs
             if output_length is not None:
-                training_only["output_length"] = output_length
+                training_only["output_length"] = _after_augmentation(
+                    output_length, train_wave_augs or []
+                )
         dataset = instantiate(
             datasets_config[name],
             text_encoder=text_encoder,

@@ -2,7 +2,7 @@ import random
 
 import pytest
 
-from src.datasets.samplers import BucketBatchSampler, DynamicBatchSampler
+from src.datasets.samplers import BucketBatchSampler, DynamicBatchSampler, PooledBatchSampler
 
 
 def padding_fraction(batches, durations):
@@ -81,3 +81,10 @@ def test_dynamic_batches_reject_utterances_longer_than_the_cap():
         ValueError, match=r"2 utterances are longer than max_batch_seconds=10.*12\.0"
     ):
         DynamicBatchSampler([1.0, 11.0, 12.0], max_batch_seconds=10)
+
+
+def test_a_zero_batch_size_cap_is_an_error_and_the_pooled_base_is_abstract():
+    with pytest.raises(ValueError, match="must be positive"):
+        DynamicBatchSampler([1.0] * 10, max_batch_seconds=100, max_batch_size=0)
+    with pytest.raises(TypeError, match="abstract"):
+        PooledBatchSampler([1.0] * 10)

@@ -1,9 +1,6 @@
 """pyctcdecode beam search with a tiny hand-written KenLM model: fusion, formats, pooling."""
 
-import os
-import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -11,6 +8,7 @@ import pytest
 import torch
 
 from src.decoding.lm_beam_search import LMBeamSearchDecoder, load_lm_params, save_lm_params
+from src.lm.tools import find_tool
 from tests.decoding.tiny_lm import ENCODER, ambiguous_red_rad, frames_for, write_arpa
 
 
@@ -73,14 +71,8 @@ def test_unigram_list_file_is_read(arpa_path, tmp_path):
     assert decoder.decode_utterances([ambiguous_red_rad()])[0].text == "red car"
 
 
-def find_build_binary() -> str | None:
-    """KenLM's build_binary next to this interpreter (where src/lm installs it) or on PATH."""
-    search_path = os.pathsep.join([str(Path(sys.prefix) / "bin"), os.environ.get("PATH", "")])
-    return shutil.which("build_binary", path=search_path)
-
-
 def test_kenlm_binary_decodes_like_the_arpa(arpa_path, tmp_path):
-    build_binary = find_build_binary()
+    build_binary = find_tool("build_binary")
     if build_binary is None:
         pytest.skip("KenLM's build_binary is not installed: cannot make a binary LM")
     binary = tmp_path / "tiny.bin"

@@ -135,6 +135,17 @@ def test_lines_of_held_out_splits_are_left_out(tmp_path):
     assert manifest_transcripts(manifest) == ["kept", "no split field"]
 
 
+def test_an_excluded_speaker_with_only_held_out_lines_is_known(tmp_path):
+    manifest = write_manifest(
+        tmp_path / "manifest.jsonl",
+        [
+            {"text": "kept", "speaker": "s1", "split": "train"},
+            {"text": "never", "speaker": "s2", "split": "test"},
+        ],
+    )
+    assert manifest_transcripts(manifest, exclude_speakers=["s2"]) == ["kept"]
+
+
 @pytest.mark.parametrize("name", ["test.jsonl", "dev-clean.jsonl", "val.jsonl", "an4_test.txt"])
 def test_held_out_files_are_refused(tmp_path, name, capsys):
     path = tmp_path / name

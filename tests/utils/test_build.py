@@ -13,6 +13,7 @@ from src.datasets.samplers import BucketBatchSampler, DynamicBatchSampler
 from src.model import DeepSpeech2
 from src.text_encoder import CTCCharTextEncoder
 from src.transforms import LogMelSpectrogram
+from src.transforms.wave_augs import SpeedPerturbation
 from src.utils.audio import AudioReadError
 from src.utils.build import build_dataloaders, model_output_length
 from tests.conftest import REPO_ROOT, write_tone
@@ -185,3 +186,38 @@ def test_corpus_configs_load_the_shared_speech_at_16k(shared_data, overrides, si
     item = dataset[0]
     assert item["audio_length"] / 16000 == pytest.approx(dataset.durations()[0], abs=0.01)
     assert item["text"] and item["audio"].abs().max() > 0.01  # not silence
+
+
+def test_the_ctc_filter_allows_for_the_fastest_speed_perturbation(tmp_path):
+    """A label that fits the clip as recorded but not at 1.1x speed is dropped when speed
+    perturbation may play it that fast (CTC would be infinite, and zeroed, on such a draw)."""
+    features = LogMelSpectrogram(n_mels=32)
+    model = DeepSpeech2(32, len(ENCODER), conv_strides=[[2, 3], [2, 1]], rnn_hidden=16)
+    output_length = model_output_length(model, features)
+    n_samples = 8000
+    full, fastest = output_length(torch.tensor([n_samples, n_samples * 16000 // 17600])).tolist()
+    assert fastest < full
+    text = ("abcdefghijklmnopqrstuvwxyz" * 4)[:full]  # no repeats: needs exactly `full` frames
+    write_tone(tmp_path / "tone.wav", n_samples / 16000)
+    line = {"path": "tone.wav", "duration": n_samples / 16000, "text": text, "id": "edge"}
+    manifest = tmp_path / "m.jsonl"
+    manifest.write_text(json.dumps(line) + "\n")
+    cfg = manifest_config(manifest)
+
+    def kept(wave_augs: list) -> int:
+        try:
+            train = build_dataloaders(
+                cfg.datasets,
+                cfg.dataloader,
+                ENCODER,
+                ["train"],
+                train_wave_augs=wave_augs,
+                output_length=output_length,
+            )
+        except ValueError:  # "partition 'train' has no utterances"
+            return 0
+        return len(train["train"].dataset)
+
+    assert kept([]) == 1
+    assert kept([SpeedPerturbation(min_factor=0.9, max_factor=1.1)]) == 0
+    assert kept([SpeedPerturbation(min_factor=0.9, max_factor=1.0)]) == 1
