@@ -3,16 +3,14 @@
 from pathlib import Path
 from typing import Any
 
-import soundfile as sf
-
-from src.datasets.base_dataset import BaseDataset, IndexEntry
-from src.utils.audio import AUDIO_EXTENSIONS
+from src.datasets.base_dataset import BaseDataset, IndexEntry, header_duration
+from src.utils.audio import AUDIO_EXTENSIONS, AudioReadError
 
 
 def _duration(path: Path) -> float:
     try:
-        return sf.info(path).duration
-    except (sf.LibsndfileError, RuntimeError):
+        return header_duration(path)
+    except AudioReadError:
         return 0.0  # unknown without decoding (e.g. m4a); only used for ordering
 
 

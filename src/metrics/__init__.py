@@ -5,6 +5,7 @@ from src.metrics.error_rates import (
     WERMetric,
     char_edits,
     error_rate,
+    utterance_error_rates,
     word_edits,
 )
 from src.metrics.tracker import MetricTracker
@@ -17,5 +18,6 @@ __all__ = [
     "WERMetric",
     "char_edits",
     "error_rate",
+    "utterance_error_rates",
     "word_edits",
 ]

@@ -37,6 +37,14 @@ def error_rate(counts: EditCounts) -> float:
     return counts.edits / counts.reference_length
 
 
+def utterance_error_rates(reference: str, hypothesis: str) -> tuple[float, float]:
+    """One utterance's (WER, CER)."""
+    return (
+        error_rate(word_edits(reference, hypothesis)),
+        error_rate(char_edits(reference, hypothesis)),
+    )
+
+
 class ErrorRateMetric:
     """Corpus-level error rate of one decoder's hypotheses: total edits / total reference units.
 

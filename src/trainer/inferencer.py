@@ -12,7 +12,7 @@ import torch
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
-from src.metrics import MetricTracker, char_edits, error_rate, word_edits
+from src.metrics import MetricTracker, utterance_error_rates
 from src.trainer.pipeline import Batch, BatchPipeline
 
 logger = logging.getLogger(__name__)
@@ -32,8 +32,7 @@ def utterance_records(batch: Batch, with_reference: bool) -> Iterator[dict[str, 
             hypothesis = hypotheses[index]
             entry = {"text": hypothesis.text, **hypothesis.scores()}
             if with_reference:
-                entry["wer"] = error_rate(word_edits(reference, hypothesis.text))
-                entry["cer"] = error_rate(char_edits(reference, hypothesis.text))
+                entry["wer"], entry["cer"] = utterance_error_rates(reference, hypothesis.text)
             record["decoders"][decoder] = entry
         yield record
 

@@ -8,7 +8,7 @@ import torch
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
-from src.metrics import MetricTracker, char_edits, error_rate, word_edits
+from src.metrics import MetricTracker, utterance_error_rates
 from src.trainer.base_trainer import BaseTrainer
 from src.trainer.pipeline import Batch, BatchPipeline
 from src.utils.audio import load_audio
@@ -159,8 +159,8 @@ class Trainer(BaseTrainer):
             row = {"id": batch["id"][index], "target": reference}
             for decoder, hypotheses in batch["predictions"].items():
                 row[f"prediction_{decoder}"] = hypotheses[index]
-                row[f"WER_{decoder}"] = error_rate(word_edits(reference, hypotheses[index]))
-                row[f"CER_{decoder}"] = error_rate(char_edits(reference, hypotheses[index]))
+                wer, cer = utterance_error_rates(reference, hypotheses[index])
+                row[f"WER_{decoder}"], row[f"CER_{decoder}"] = wer, cer
             rows.append(row)
         self.writer.add_table("predictions", rows)
 

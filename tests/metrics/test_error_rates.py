@@ -8,6 +8,7 @@ from src.metrics.error_rates import (
     WERMetric,
     char_edits,
     error_rate,
+    utterance_error_rates,
     word_edits,
 )
 from src.metrics.tracker import MetricTracker
@@ -127,3 +128,9 @@ def test_tracker_aggregates_corpus_level_rates_across_batches():
     tracker.reset()
     assert tracker.result() == {}
     assert tracker.avg("WER_(Argmax)") == 0.0  # no data: zero, not a division error
+
+
+def test_utterance_error_rates_by_hand():
+    # one word deleted of three; "a " is two of the nine reference characters
+    assert utterance_error_rates("a red car", "red car") == pytest.approx((1 / 3, 2 / 9))
+    assert utterance_error_rates("", "") == (0.0, 0.0)

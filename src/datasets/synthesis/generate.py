@@ -18,7 +18,6 @@ CLI: `python -m src.datasets.synthesis --root data/synthetic [--seed 0 --n-train
 """
 
 import argparse
-import fcntl
 import functools
 import json
 import logging
@@ -29,8 +28,6 @@ import shutil
 import tempfile
 import time
 from collections import defaultdict
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,6 +37,7 @@ import torch
 import torchaudio.functional
 from tqdm import tqdm
 
+from src.datasets.preparation import locked
 from src.datasets.synthesis.espeak import ESpeakError, ESpeakSynthesizer
 from src.datasets.synthesis.sentences import transcript, unique_sentences
 
@@ -266,15 +264,6 @@ def _is_complete(root: Path, parameters: dict[str, int]) -> bool:
         return False
 
 
-@contextmanager
-def _locked(root: Path) -> Iterator[None]:
-    """Serialise generators of the same `root` (an flock next to it)."""
-    root.parent.mkdir(parents=True, exist_ok=True)
-    with (root.parent / f".{root.name}.lock").open("w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        yield
-
-
 def _replace(root: Path, staging: Path) -> None:
     """Move the finished `staging` folder to `root`, retiring a previous corpus there."""
     if not root.exists():
@@ -322,7 +311,7 @@ def ensure_corpus(
     parameters = _parameters(seed, n_train, n_val, n_test)
     if not force and _is_complete(root, parameters):
         return False
-    with _locked(root):
+    with locked(root.parent / f".{root.name}.lock"):  # one generator per root
         if not force and _is_complete(root, parameters):  # another process finished meanwhile
             return False
         _build(root, parameters, num_workers)
