@@ -8,13 +8,13 @@ import json
 import logging
 import os
 import shutil
-import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 from src.datasets.base_dataset import IndexEntry
 from src.utils.download import DownloadError, download, extract_archive
+from src.utils.files import atomic_output
 
 logger = logging.getLogger(__name__)
 
@@ -100,16 +100,11 @@ def _write_index(index_path: Path, signature: str, index: list[IndexEntry]) -> N
         {**entry, "path": str(Path(entry["path"]).relative_to(folder))} for entry in index
     ]
     payload = {"version": INDEX_VERSION, "signature": signature, "utterances": utterances}
-    temporary = None
     try:
-        handle, temporary = tempfile.mkstemp(dir=folder, prefix=f".{index_path.name}.")
-        with os.fdopen(handle, "w", encoding="utf-8") as file:
-            json.dump(payload, file)
-        os.replace(temporary, index_path)
+        with atomic_output(index_path) as partial:
+            partial.write_text(json.dumps(payload), encoding="utf-8")
     except OSError as error:  # e.g. a read-only copy of the corpus: index it again next time
         logger.warning("cannot cache the index at %s (%s)", index_path, error)
-        if temporary is not None:
-            Path(temporary).unlink(missing_ok=True)
 
 
 def cached_index(

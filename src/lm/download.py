@@ -24,8 +24,9 @@ import sys
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 
-from src.lm.tools import ToolError, atomic_output, binarize
+from src.lm.tools import ToolError, binarize
 from src.utils.download import DownloadError, download
+from src.utils.files import atomic_output
 
 logger = logging.getLogger(__name__)
 

@@ -21,6 +21,7 @@ from itertools import pairwise
 from pathlib import Path
 
 from src.utils.download import extract_archive
+from src.utils.files import atomic_output
 
 logger = logging.getLogger(__name__)
 
@@ -67,18 +68,6 @@ def require_tool(name: str, bin_dir: Path = BIN_DIR) -> Path:
             "(python -m src.lm.tools)"
         )
     return path
-
-
-@contextmanager
-def atomic_output(path: Path) -> Iterator[Path]:
-    """Yield `<path>.part` to write; it becomes `path` on success and is removed on failure,
-    so `path` only ever exists complete."""
-    partial = path.with_name(path.name + ".part")
-    try:
-        yield partial
-        partial.replace(path)
-    finally:
-        partial.unlink(missing_ok=True)
 
 
 def run_tool(name: str, arguments: Sequence[str], stdin: Path | None = None) -> None:
@@ -208,9 +197,8 @@ def install_tools(built: dict[str, Path], bin_dir: Path = BIN_DIR) -> None:
     """Copy the binaries into `bin_dir`, each through a temporary name and an atomic rename."""
     bin_dir.mkdir(parents=True, exist_ok=True)
     for name, path in built.items():
-        temporary = bin_dir / f".{name}.part"
-        shutil.copy2(path, temporary)
-        temporary.replace(bin_dir / name)
+        with atomic_output(bin_dir / name) as partial:
+            shutil.copy2(path, partial)
 
 
 def ensure_tools(bin_dir: Path = BIN_DIR, jobs: int = 2) -> dict[str, Path]:

@@ -191,7 +191,7 @@ def test_index_is_reused_and_rebuilt_when_stale(shared_data, tmp_path, encoder, 
     monkeypatch.setattr(sf, "info", no_reading)
     again = load(data_dir, "dev-clean", encoder, download=False)
     assert again._index == first._index
-    assert [path.name for path in part_dir.glob(".index.json*")] == []  # no temporary files
+    assert [path.name for path in part_dir.glob("index.json*")] == ["index.json"]  # no .part left
 
     monkeypatch.undo()
     transcript = part_dir / "2412" / "153948" / "2412-153948.trans.txt"
