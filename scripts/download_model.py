@@ -147,18 +147,9 @@ def install(entry: ModelEntry, output_dir: Path) -> dict[str, tuple[Path, bool]]
     for role, file in entry.files.items():
         destination = folder / file.filename
         checksum = f"sha256:{file.sha256}"
-        if destination.is_file():
-            if verify(destination, checksum):
-                installed[role] = (destination, False)
-                continue
-            logger.warning("%s does not match the registry: fetching it again", destination)
-            destination.unlink()
-        try:
-            fetch(file.source, destination, checksum)
-        except BaseException:
-            destination.unlink(missing_ok=True)  # e.g. a local copy cut short
-            raise
-        installed[role] = (destination, True)
+        already_there = destination.is_file() and verify(destination, checksum)
+        fetch(file.source, destination, checksum)  # keeps a verified file, replaces any other
+        installed[role] = (destination, not already_there)
     return installed
 
 

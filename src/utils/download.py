@@ -17,6 +17,8 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from src.utils.files import atomic_output
+
 logger = logging.getLogger(__name__)
 
 CHUNK_BYTES = 1 << 20
@@ -145,18 +147,26 @@ def download(
 
 
 def fetch(source: str, destination: str | Path, checksum: str | None = None) -> Path:
-    """`download` for an http(s)/file URL; a local path is copied (then verified)."""
+    """`download` for an http(s)/file URL; a local path is copied the same way: a verified
+    copy already at `destination` is kept, otherwise it is written through a `.part` file."""
     if source.startswith(("http://", "https://", "file://")):
         return download(source, destination, checksum)
     path = Path(source).expanduser()
     if not path.is_file():
         raise FileNotFoundError(f"no such file: {path}")
+    destination = Path(destination)
+    if destination.resolve() != path.resolve() and destination.is_file():
+        if verify(destination, checksum):
+            return destination
+        logger.warning("%s does not match %s: copying it again", destination, checksum)
+        destination.unlink()  # as `download` does: a stale file never outlives a failed fetch
     if not verify(path, checksum):
         raise ChecksumError(f"{path}: does not match {checksum}")
-    destination = Path(destination)
-    if destination.resolve() != path.resolve():
-        destination.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(path, destination)
+    if destination.resolve() == path.resolve():
+        return destination
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_output(destination) as partial:
+        shutil.copyfile(path, partial)
     return destination
 
 
