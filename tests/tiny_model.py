@@ -7,8 +7,8 @@ from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
+from src.model import build_model
 from src.trainer.base_trainer import BaseTrainer
-from src.utils.build import build_model
 from tests.conftest import REPO_ROOT
 
 TINY_MODEL = ["model.rnn_layers=1", "model.rnn_hidden=16", "model.conv_channels=[4,4]"]

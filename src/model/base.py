@@ -10,12 +10,6 @@ def ctc_log_probs(logits: torch.Tensor) -> torch.Tensor:
         return torch.log_softmax(logits.float(), dim=-1)
 
 
-def lengths_to_mask(lengths: torch.Tensor, max_length: int) -> torch.Tensor:
-    """(B,) lengths -> (B, max_length) bool mask, True on valid positions."""
-    positions = torch.arange(max_length, device=lengths.device)
-    return positions.unsqueeze(0) < lengths.unsqueeze(1)
-
-
 class CTCModel(nn.Module):
     """Base class: maps `spectrogram` (B, F, T) to `logits`/`log_probs` (B, T', C) and lengths."""
 

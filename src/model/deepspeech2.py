@@ -5,7 +5,8 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from src.model.base import CTCModel, lengths_to_mask
+from src.model.base import CTCModel
+from src.utils.tensors import lengths_to_mask
 
 RNN_TYPES = {"gru": nn.GRU, "lstm": nn.LSTM}
 

@@ -47,6 +47,8 @@ class CTCCharTextEncoder:
     @classmethod
     def from_vocab(cls, vocab: Sequence[str]) -> "CTCCharTextEncoder":
         """Rebuild an encoder from a saved `vocab` (blank first), e.g. from a checkpoint."""
+        if not isinstance(vocab, list | tuple) or not all(isinstance(t, str) for t in vocab):
+            raise ValueError(f"a saved vocabulary must be a list of strings, got {vocab!r}")
         if not vocab or vocab[0] != BLANK:
             raise ValueError("a saved vocabulary must start with the blank token ''")
         return cls(alphabet=vocab[1:])

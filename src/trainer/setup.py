@@ -7,18 +7,17 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from src.text_encoder import CTCCharTextEncoder
+from src.model import build_model
 from src.trainer.inferencer import Inferencer
 from src.trainer.pipeline import BatchPipeline
+from src.trainer.restore import load_trained_model
 from src.trainer.trainer import Trainer
 from src.utils.build import (
     build_dataloaders,
     build_decoders,
     build_metrics,
-    build_model,
     model_output_length,
 )
-from src.utils.checkpoint import load_checkpoint
 from src.utils.runtime import resolve_amp, resolve_device, set_num_threads, set_seed
 
 logger = logging.getLogger(__name__)
@@ -120,12 +119,8 @@ def build_inferencer(cfg: DictConfig) -> Inferencer:
     """Model, features and vocabulary come from the checkpoint; data and decoders from `cfg`."""
     settings = cfg.inferencer
     device, amp = _prepare(settings)
-    checkpoint = load_checkpoint(settings.from_pretrained)
-    trained_config = checkpoint["config"]
-    text_encoder = CTCCharTextEncoder.from_vocab(checkpoint["vocab"])
-    features = instantiate(trained_config["transforms"]["features"])
-    model = build_model(trained_config["model"], features.n_feats, len(text_encoder))
-    model.load_state_dict(checkpoint["model"])
+    trained = load_trained_model(settings.from_pretrained)
+    model, features, text_encoder = trained.model, trained.features, trained.text_encoder
     partitions = list(settings.partitions or [name for name in cfg.datasets if name != "train"])
     dataloaders = build_dataloaders(
         cfg.datasets, cfg.dataloader, text_encoder, partitions, seed=settings.seed

@@ -1,10 +1,15 @@
 """Batch feature extraction on the model's device: log spectrogram or log-mel, normalised."""
 
+from collections.abc import Mapping
+from typing import Any
+
 import torch
 import torchaudio
+from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
-from src.model.base import lengths_to_mask
+from src.utils.spec import build_from_spec, class_targets
+from src.utils.tensors import lengths_to_mask
 
 
 class LogFeatures(nn.Module):
@@ -84,3 +89,13 @@ class LogSpectrogram(LogFeatures):
             n_fft=n_fft, win_length=win_length, hop_length=hop_length
         )
         super().__init__(transform, sample_rate, n_fft // 2 + 1, n_fft, hop_length, normalize)
+
+
+FEATURE_TARGETS = class_targets([LogMelSpectrogram, LogSpectrogram], "src.transforms")
+
+
+def build_features(spec: Mapping[str, Any] | DictConfig, where: str = "features") -> LogFeatures:
+    """The features a spec (`_target_` one of `FEATURE_TARGETS`, plain-data keys) describes."""
+    if isinstance(spec, DictConfig):
+        spec = OmegaConf.to_container(spec, resolve=True)
+    return build_from_spec(spec, FEATURE_TARGETS, where)

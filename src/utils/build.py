@@ -19,12 +19,6 @@ from src.transforms.features import LogFeatures
 logger = logging.getLogger(__name__)
 
 
-def build_model(model_config: DictConfig | dict, n_feats: int, n_tokens: int) -> CTCModel:
-    model = instantiate(model_config, n_feats=n_feats, n_tokens=n_tokens)
-    logger.info(model.parameter_summary())
-    return model
-
-
 def model_output_length(model: CTCModel, features: LogFeatures) -> OutputLength:
     """Audio samples -> the model's output frames, for the datasets' CTC length filter."""
 

@@ -11,9 +11,9 @@ from torch.utils.data import DataLoader
 from src.datasets import CustomDirDataset, collate_fn
 from src.decoding import ArgmaxDecoder, BeamSearchDecoder, LMBeamSearchDecoder
 from src.metrics import CERMetric, WERMetric, char_edits, error_rate, word_edits
+from src.model import build_model
 from src.trainer.inferencer import Inferencer
 from src.trainer.pipeline import BatchPipeline
-from src.utils.build import build_model
 from tests.conftest import REPO_ROOT, write_tone
 from tests.decoding.tiny_lm import write_arpa
 

@@ -1,0 +1,92 @@
+"""A checkpoint is untrusted: loading it calls nothing but the project's models and features."""
+
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from src.trainer.restore import load_trained_model
+from src.utils.checkpoint import load_checkpoint, save_checkpoint
+from src.utils.spec import UnsafeSpecError
+from tests.conftest import REPO_ROOT, write_tone
+from tests.tiny_model import save_tiny_checkpoint
+
+
+@pytest.fixture
+def checkpoint(tmp_path):
+    return save_tiny_checkpoint(tmp_path / "model.pth")
+
+
+def hostile(checkpoint, tmp_path, key, spec):
+    """The tiny checkpoint with `config[key]` (a dotted path) replaced by `spec`."""
+    state = load_checkpoint(checkpoint)
+    node = state["config"]
+    *parents, last = key.split(".")
+    for parent in parents:
+        node = node[parent]
+    node[last] = spec
+    return save_checkpoint(state, tmp_path / "hostile.pth")
+
+
+def test_a_real_checkpoint_comes_back_in_eval_mode(checkpoint):
+    trained = load_trained_model(checkpoint)
+    assert not trained.model.training
+    assert trained.features.n_feats == 64 and len(trained.text_encoder) == 29
+    reference = load_checkpoint(checkpoint)["model"]
+    assert all(torch.equal(reference[k], v) for k, v in trained.model.state_dict().items())
+
+
+WRITE_TEXT = {"_target_": "pathlib.Path.write_text", "_args_": ["/tmp/x"], "data": "pwned"}
+
+
+@pytest.mark.parametrize(
+    ("key", "spec"),
+    [
+        ("model", WRITE_TEXT),
+        ("transforms.features", WRITE_TEXT),
+        (
+            "model",
+            {
+                "_target_": "src.model.DeepSpeech2",
+                "rnn_type": {"_target_": "torch.load", "f": "x.pt", "weights_only": False},
+            },
+        ),
+    ],
+)
+def test_a_stored_config_naming_anything_else_is_refused_before_any_call(
+    checkpoint, tmp_path, key, spec
+):
+    path = hostile(checkpoint, tmp_path, key, spec)
+    with pytest.raises(UnsafeSpecError, match="_target_='(pathlib.Path.write_text|torch.load)'"):
+        load_trained_model(path)
+
+
+def test_inference_py_refuses_a_hostile_checkpoint_and_runs_nothing(checkpoint, tmp_path):
+    marker = tmp_path / "pwned.txt"
+    spec = {
+        "_target_": "pathlib.Path.write_text",
+        "self": {"_target_": "pathlib.Path", "_args_": [str(marker)]},
+        "data": "pwned",
+    }
+    path = hostile(checkpoint, tmp_path, "transforms.features", spec)  # the first one built
+    audio = tmp_path / "audio"
+    audio.mkdir()
+    write_tone(audio / "a.wav", 0.5)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "inference.py",
+            f"inferencer.from_pretrained={path}",
+            "datasets=custom_dir",
+            f"datasets.test.audio_dir={audio}",
+            f"inferencer.save_path={tmp_path / 'out'}",
+        ],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode != 0
+    assert "features._target_='pathlib.Path.write_text' is not allowed" in result.stderr
+    assert not marker.exists()
