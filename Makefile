@@ -63,7 +63,7 @@ an4: install
 	$(MAKE) an4-eval
 
 an4-eval: lm-an4 $(AN4_DEV)
-	$(PYTHON) -m src.decoding.tune inferencer.from_pretrained=$(AN4_DIR)/model_best.pth \
+	$(PYTHON) -m src.tune_lm inferencer.from_pretrained=$(AN4_DIR)/model_best.pth \
 		datasets=an4_dev_split $(AN4_LM)
 	$(PYTHON) inference.py inferencer.from_pretrained=$(AN4_DIR)/model_best.pth \
 		decoders=lm $(AN4_LM) decoders.LM.params_file=$(AN4_DIR)/lm_params.yaml \

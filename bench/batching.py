@@ -24,9 +24,10 @@ from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 from torch.utils.data import DataLoader
 
+from src.datasets.loaders import build_dataloaders
 from src.model import build_model
 from src.trainer.pipeline import Batch, BatchPipeline
-from src.utils.build import build_dataloaders, model_output_length
+from src.trainer.setup import model_output_length
 from src.utils.runtime import resolve_amp
 
 REPO_ROOT = Path(__file__).resolve().parents[1]

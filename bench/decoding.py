@@ -4,7 +4,7 @@
     python -m bench.decoding --checkpoint saved/<run>/model_best.pth [--partition val] \
         [--lm ...] [Hydra overrides of configs/tune_lm.yaml, e.g. datasets=an4_dev_split]
 
-A cache is what `python -m src.decoding.tune` writes (`<checkpoint folder>/log_probs_<partition>
+A cache is what `python -m src.tune_lm` writes (`<checkpoint folder>/log_probs_<partition>
 .pt`); with `--checkpoint` the model runs once to make it (or reuses it). Compares argmax, the
 hand-written prefix beam search, and pyctcdecode without and with the LM, single process and
 pooled, all at the same beam width and pruning, and prints the ratios and each one's WER.
@@ -18,8 +18,9 @@ from hydra import compose, initialize_config_dir
 
 from src.decoding import ArgmaxDecoder, BeamSearchDecoder, CTCDecoder, LMBeamSearchDecoder
 from src.decoding.log_prob_cache import LogProbCache
-from src.decoding.tune import corpus_error_rates, partition_log_probs
+from src.metrics import corpus_error_rates
 from src.text_encoder import CTCCharTextEncoder
+from src.tune_lm import partition_log_probs
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 
@@ -65,7 +66,7 @@ def decoders(args: argparse.Namespace, encoder: CTCCharTextEncoder) -> dict[str,
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     source = parser.add_mutually_exclusive_group(required=True)
-    source.add_argument("--cache", help="log-probabilities saved by src.decoding.tune")
+    source.add_argument("--cache", help="log-probabilities saved by src.tune_lm")
     source.add_argument("--checkpoint", help="a checkpoint: compute (or reuse) its cache")
     parser.add_argument("--partition", default="val", help="with --checkpoint")
     parser.add_argument("--lm", help="ARPA or KenLM binary for the LM rows")

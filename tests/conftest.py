@@ -1,13 +1,23 @@
-"""Shared fixtures: the real speech under ../shared/data, and tiny audio folders."""
+"""Shared fixtures: composed configs, the real speech under ../shared/data, tiny audio."""
 
 from pathlib import Path
 
 import numpy as np
 import pytest
 import soundfile as sf
+from hydra import compose, initialize_config_dir
+from omegaconf import DictConfig
+
+import src.trainer.config  # noqa: F401  (registers the typed config schemas)
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
+
+
+def compose_config(name: str, *overrides: str) -> DictConfig:
+    """`configs/<name>.yaml` composed with Hydra overrides, as the entry points compose it."""
+    with initialize_config_dir(config_dir=str(REPO_ROOT / "configs"), version_base="1.3"):
+        return compose(name, overrides=list(overrides))
 
 
 @pytest.fixture

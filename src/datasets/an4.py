@@ -193,3 +193,10 @@ class AN4Dataset(BaseDataset):
         prepare(data_dir, download, base_url, checksum)
         index = select_speakers(index_part(data_dir, part), speakers, exclude_speakers)
         super().__init__(index, **kwargs)
+
+    @classmethod
+    def pending_downloads(
+        cls, data_dir: str | Path = "data/an4", download: bool = True, **config: Any
+    ) -> list[str]:
+        """The AN4 archive, when it is not prepared in `data_dir` yet."""
+        return [ARCHIVE] if download and not (Path(data_dir) / COMPLETE).is_file() else []

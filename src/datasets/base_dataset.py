@@ -158,6 +158,12 @@ class BaseDataset(Dataset):
             self.dropped[reason] += 1
         return kept
 
+    @classmethod
+    def pending_downloads(cls, **config: Any) -> list[str]:
+        """What building this dataset with `config` would download first (names for a
+        message); corpora that are fetched on first use override it."""
+        return []
+
     def __len__(self) -> int:
         return len(self._index)
 

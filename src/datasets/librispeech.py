@@ -160,3 +160,15 @@ class LibriSpeechDataset(BaseDataset):
         for name in parts:
             index += load_part(name, Path(data_dir), download, base_url)
         super().__init__(index, **kwargs)
+
+    @classmethod
+    def pending_downloads(
+        cls,
+        part: str | Sequence[str],
+        data_dir: str | Path = "data/librispeech",
+        download: bool = True,
+        **config: Any,
+    ) -> list[str]:
+        """The parts that are not on disk and would be downloaded."""
+        parts = [part] if isinstance(part, str) else list(part)
+        return [name for name in parts if download and locate_part(name, Path(data_dir)) is None]

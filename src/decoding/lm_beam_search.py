@@ -56,7 +56,7 @@ class LMBeamSearchDecoder(CTCDecoder):
     Hypotheses are ranked by logit_score + alpha * ln P_LM(words) + beta * n_words; their
     `lm_score` is everything but the logit score. `lm_path` is an ARPA file or a KenLM binary;
     without `unigrams_path` the words come from the ARPA file (a binary needs the list).
-    `params_file` (written by `python -m src.decoding.tune`) overrides `alpha` and `beta`.
+    `params_file` (written by `python -m src.tune_lm`) overrides `alpha` and `beta`.
     Utterances are decoded by a fork-context pool of `num_processes` (1: in this process).
     """
 

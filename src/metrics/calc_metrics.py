@@ -11,7 +11,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from src.metrics.error_rates import EditCounts, char_edits, error_rate, word_edits
+from src.metrics.error_rates import (
+    char_edits,
+    corpus_edits,
+    error_rate,
+    utterance_error_rates,
+    word_edits,
+)
 from src.text_encoder.ctc_char_text_encoder import normalize_text
 
 MAX_LISTED_IDS = 10
@@ -79,10 +85,7 @@ def compute_metrics(predictions_dir: Path, transcriptions_dir: Path) -> MetricsR
     references = list_text_files(transcriptions_dir, "transcriptions")
     predictions = list_text_files(predictions_dir, "predictions")
 
-    word_totals = [0, 0]
-    char_totals = [0, 0]
-    utterance_wers: list[float] = []
-    utterance_cers: list[float] = []
+    pairs: list[tuple[str, str]] = []
     missing: list[str] = []
     for utterance_id in sorted(references):
         reference = normalize_text(read_text(references[utterance_id]))
@@ -91,26 +94,23 @@ def compute_metrics(predictions_dir: Path, transcriptions_dir: Path) -> MetricsR
         else:
             missing.append(utterance_id)
             hypothesis = ""
-        for counts, totals, rates in (
-            (word_edits(reference, hypothesis), word_totals, utterance_wers),
-            (char_edits(reference, hypothesis), char_totals, utterance_cers),
-        ):
-            totals[0] += counts.edits
-            totals[1] += counts.reference_length
-            rates.append(error_rate(counts))
-
+        pairs.append((reference, hypothesis))
+    words, chars = corpus_edits(word_edits, pairs), corpus_edits(char_edits, pairs)
+    utterance_rates = [
+        utterance_error_rates(reference, hypothesis) for reference, hypothesis in pairs
+    ]
     return MetricsReport(
-        wer=error_rate(EditCounts(*word_totals)),
-        cer=error_rate(EditCounts(*char_totals)),
-        mean_utterance_wer=sum(utterance_wers) / len(utterance_wers),
-        mean_utterance_cer=sum(utterance_cers) / len(utterance_cers),
+        wer=error_rate(words),
+        cer=error_rate(chars),
+        mean_utterance_wer=sum(wer for wer, _ in utterance_rates) / len(pairs),
+        mean_utterance_cer=sum(cer for _, cer in utterance_rates) / len(pairs),
         n_utterances=len(references),
         missing_predictions=missing,
         extra_predictions=sorted(set(predictions) - set(references)),
-        total_word_edits=word_totals[0],
-        total_words=word_totals[1],
-        total_char_edits=char_totals[0],
-        total_chars=char_totals[1],
+        total_word_edits=words.edits,
+        total_words=words.reference_length,
+        total_char_edits=chars.edits,
+        total_chars=chars.reference_length,
     )
 
 

@@ -2,6 +2,8 @@
 
 from collections import defaultdict
 
+from src.metrics.error_rates import EditCounts, error_rate
+
 
 class MetricTracker:
     """Keeps running totals so that a corpus metric is total numerator / total denominator."""
@@ -18,8 +20,9 @@ class MetricTracker:
         totals[1] += float(denominator)
 
     def avg(self, key: str) -> float:
+        """Total numerator / total denominator; over a zero denominator, `error_rate`'s rule."""
         numerator, denominator = self._totals[key]
-        return numerator / denominator if denominator else 0.0
+        return error_rate(EditCounts(numerator, denominator))
 
     def result(self) -> dict[str, float]:
         return {key: self.avg(key) for key in self._totals}

@@ -1,13 +1,14 @@
 """Epoch loop, monitoring, early stopping and checkpoints; subclasses define the epochs."""
 
 import logging
-from abc import abstractmethod
+from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
+from src.trainer.config import TrainerConfig
 from src.utils.checkpoint import load_checkpoint, save_checkpoint
 
 logger = logging.getLogger(__name__)
@@ -23,11 +24,15 @@ def parse_monitor(monitor: str) -> tuple[str, str]:
     return mode, key
 
 
-class BaseTrainer:
-    """Runs `n_epochs` of `epoch_len` steps, keeps the best checkpoint and can resume exactly."""
+class BaseTrainer(ABC):
+    """Runs `n_epochs` of `epoch_len` steps, keeps the best checkpoint and can resume exactly.
+
+    `settings` is the typed `trainer` config node; `config` the whole resolved run config,
+    stored in every checkpoint with the vocabulary."""
 
     def __init__(
         self,
+        settings: TrainerConfig,
         model: nn.Module,
         optimizer: torch.optim.Optimizer,
         lr_scheduler: Any,
@@ -35,12 +40,8 @@ class BaseTrainer:
         run_dir: Path,
         config: dict[str, Any],
         vocab: list[str],
-        n_epochs: int,
-        epoch_len: int,
-        save_period: int = 1,
-        monitor: str = "off",
-        early_stop: int | None = None,
     ) -> None:
+        self.settings = settings
         self.model = model
         self.optimizer = optimizer
         self.lr_scheduler = lr_scheduler
@@ -48,11 +49,11 @@ class BaseTrainer:
         self.run_dir = Path(run_dir)
         self.config = config
         self.vocab = vocab
-        self.n_epochs = n_epochs
-        self.epoch_len = epoch_len
-        self.save_period = save_period
-        self.monitor_mode, self.monitor_key = parse_monitor(monitor)
-        self.early_stop = early_stop
+        self.n_epochs = settings.n_epochs
+        self.epoch_len = settings.epoch_len
+        self.save_period = settings.save_period
+        self.monitor_mode, self.monitor_key = parse_monitor(settings.monitor)
+        self.early_stop = settings.early_stop
         self.monitor_best = float("inf") if self.monitor_mode == "min" else float("-inf")
         self.not_improved_count = 0
         self.epoch = 1  # the epoch in progress (or next to run)

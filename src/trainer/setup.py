@@ -1,74 +1,118 @@
 """Builds a Trainer or an Inferencer from a composed Hydra config."""
 
 import logging
+import math
 from pathlib import Path
+from typing import Any, TypeVar
 
 import torch
-from hydra.utils import instantiate
+from hydra.utils import get_class, instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from src.model import build_model
+from src.datasets.base_dataset import OutputLength
+from src.datasets.loaders import build_dataloaders
+from src.decoding import build_decoders
+from src.metrics import build_metrics
+from src.model import CTCModel, build_model
+from src.trainer.config import InferencerConfig, RuntimeConfig, TrainerConfig
 from src.trainer.inferencer import Inferencer
 from src.trainer.pipeline import BatchPipeline
 from src.trainer.restore import load_trained_model
 from src.trainer.trainer import Trainer
-from src.utils.build import (
-    build_dataloaders,
-    build_decoders,
-    build_metrics,
-    model_output_length,
-)
+from src.transforms.features import LogFeatures, build_features
 from src.utils.runtime import resolve_amp, resolve_device, set_num_threads, set_seed
 
 logger = logging.getLogger(__name__)
 
+Schema = TypeVar("Schema")
 
-def _prepare(run_config: DictConfig) -> tuple[torch.device, str]:
+
+def typed(schema: type[Schema], node: DictConfig) -> Schema:
+    """A config node (interpolations resolved) as its dataclass, validated against it."""
+    values = OmegaConf.to_container(node, resolve=True)
+    return OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(schema), values))
+
+
+def prepare_runtime(settings: RuntimeConfig) -> tuple[torch.device, str]:
     """Seed, threads, device and the mixed-precision mode (`auto` resolved for the device)."""
-    set_seed(run_config.seed)
-    set_num_threads(run_config.num_threads)
-    device = resolve_device(run_config.device)
-    amp = resolve_amp(run_config.amp, device)
+    set_seed(settings.seed)
+    set_num_threads(settings.num_threads)
+    device = resolve_device(settings.device)
+    amp = resolve_amp(settings.amp, device)
     logger.info("device %s, amp %s, %d torch threads", device, amp, torch.get_num_threads())
     return device, amp
 
 
-def _check_decoder_names(cfg: DictConfig) -> None:
-    """Trainer decoder names must be decoders the config builds: fail before any setup work,
-    not after the first training epoch."""
+def model_output_length(model: CTCModel, features: LogFeatures) -> OutputLength:
+    """Audio samples -> the model's output frames, for the datasets' CTC length filter."""
+
+    def output_length(n_samples: torch.Tensor) -> torch.Tensor:
+        return model.output_lengths(features.frame_lengths(n_samples))
+
+    return output_length
+
+
+def after_augmentation(output_length: OutputLength, wave_augs: list) -> OutputLength:
+    """`output_length` of the shortest audio the wave augmentations can make (e.g. speed
+    perturbation at its fastest), so the CTC filter keeps only labels that always fit."""
+    ratio = math.prod(getattr(augmentation, "min_length_ratio", 1.0) for augmentation in wave_augs)
+    if ratio == 1.0:
+        return output_length
+    return lambda n_samples: output_length(torch.floor(n_samples * ratio).long())
+
+
+def build_augmentations(transforms: DictConfig) -> tuple[dict[str, list], dict[str, list]]:
+    """`transforms.augmentations` -> ({partition: wave augmentations}, {partition: spec
+    augmentations})."""
+    wave, spec = {}, {}
+    for partition, augmentations in (transforms.get("augmentations") or {}).items():
+        wave[partition] = list(instantiate(augmentations.get("wave") or []))
+        spec[partition] = list(instantiate(augmentations.get("spec") or []))
+    return wave, spec
+
+
+def check_trainer_settings(settings: TrainerConfig, cfg: DictConfig) -> None:
+    """Names the trainer refers to must exist: fail before any setup work, not after the
+    first training epoch."""
     for setting in ("train_decoders", "eval_decoders"):
-        unknown = sorted(set(cfg.trainer[setting]) - set(cfg.decoders))
+        unknown = sorted(set(getattr(settings, setting)) - set(cfg.decoders))
         if unknown:
             raise ValueError(
                 f"trainer.{setting} names {unknown}, but the decoders config builds only "
                 f"{sorted(cfg.decoders)} (e.g. decoders=beam_search adds BeamSearch)"
             )
+    partitions = [settings.train_partition, *settings.eval_partitions]
+    unknown = [name for name in partitions if name not in dataset_partitions(cfg.datasets)]
+    if unknown:
+        raise ValueError(
+            f"trainer.train_partition/eval_partitions name {unknown}, but the datasets config "
+            f"has only {dataset_partitions(cfg.datasets)}"
+        )
 
 
 def build_trainer(cfg: DictConfig) -> Trainer:
-    settings = cfg.trainer
-    _check_decoder_names(cfg)
-    device, amp = _prepare(settings)
+    settings = typed(TrainerConfig, cfg.trainer)
+    check_trainer_settings(settings, cfg)
+    device, amp = prepare_runtime(settings)
     text_encoder = instantiate(cfg.text_encoder)
-    transforms = instantiate(cfg.transforms)
-    features = transforms.features
+    features = build_features(cfg.transforms.features)
+    wave_augs, spec_augs = build_augmentations(cfg.transforms)
+    train_wave_augs = wave_augs.get(settings.train_partition, [])
+    train_spec_augs = spec_augs.get(settings.train_partition, [])
     model = build_model(cfg.model, features.n_feats, len(text_encoder))
-    eval_partitions = settings.eval_partitions
-    if eval_partitions is None:  # every validation set of the dataset config
-        eval_partitions = [name for name in cfg.datasets if name.startswith("val")]
-    partitions = ["train", *eval_partitions]
     dataloaders = build_dataloaders(
         cfg.datasets,
         cfg.dataloader,
         text_encoder,
-        partitions,
-        transforms.get("wave_augs"),
-        output_length=model_output_length(model, features),
+        [settings.train_partition, *settings.eval_partitions],
+        train_partition=settings.train_partition,
+        wave_augs=wave_augs,
+        output_length=after_augmentation(model_output_length(model, features), train_wave_augs),
         skip_bad_audio=True,
         seed=settings.seed,
     )
     decoders = build_decoders(cfg.decoders, text_encoder)
-    pipeline = BatchPipeline(model, features, device, amp, decoders, transforms.get("spec_augs"))
+    pipeline = BatchPipeline(model, features, device, amp, decoders, train_spec_augs)
     optimizer = instantiate(
         cfg.optimizer, params=[p for p in model.parameters() if p.requires_grad]
     )
@@ -78,35 +122,24 @@ def build_trainer(cfg: DictConfig) -> Trainer:
     writer = instantiate(cfg.writer, _partial_=True)(
         run_dir=run_dir, run_name=settings.run_name, config=config
     )
+    if not (train_wave_augs or train_spec_augs):
+        settings.log_augmentations = 0  # nothing to show clean vs augmented
     trainer = Trainer(
+        settings=settings,
         pipeline=pipeline,
         criterion=instantiate(cfg.loss_function),
         dataloaders=dataloaders,
         metrics={
-            "train": build_metrics(cfg.metrics, list(settings.train_decoders)),
-            "eval": build_metrics(cfg.metrics, list(settings.eval_decoders)),
+            "train": build_metrics(cfg.metrics, settings.train_decoders),
+            "eval": build_metrics(cfg.metrics, settings.eval_decoders),
         },
         writer=writer,
-        train_decoders=list(settings.train_decoders),
-        eval_decoders=list(settings.eval_decoders),
-        grad_clip_norm=settings.grad_clip_norm,
-        log_step=settings.log_step,
-        log_examples=settings.log_examples,
-        # nothing to show clean vs augmented in a run without augmentations
-        log_augmentations=settings.log_augmentations
-        if transforms.get("wave_augs") or transforms.get("spec_augs")
-        else 0,
         optimizer=optimizer,
         lr_scheduler=lr_scheduler,
         scaler=torch.amp.GradScaler(device.type, enabled=amp == "fp16"),
         run_dir=run_dir,
         config=config,
         vocab=text_encoder.vocab,
-        n_epochs=settings.n_epochs,
-        epoch_len=settings.epoch_len,
-        save_period=settings.save_period,
-        monitor=settings.monitor,
-        early_stop=settings.early_stop,
     )
     if settings.resume_from:
         trainer.resume(settings.resume_from)
@@ -115,19 +148,60 @@ def build_trainer(cfg: DictConfig) -> Trainer:
     return trainer
 
 
+def dataset_partitions(datasets: DictConfig) -> list[str]:
+    """The partitions of a datasets config: its nodes that name a dataset class (other keys,
+    like `eval_partitions`, describe them)."""
+    return [
+        name
+        for name, node in datasets.items()
+        if isinstance(node, DictConfig) and "_target_" in node
+    ]
+
+
+def pending_downloads(partition: DictConfig) -> list[str]:
+    """What building this dataset partition would download first (nothing for most corpora)."""
+    dataset_class = get_class(partition._target_)
+    options: dict[str, Any] = OmegaConf.to_container(partition, resolve=True)
+    options.pop("_target_")
+    return dataset_class.pending_downloads(**options)
+
+
+def inference_partitions(settings: InferencerConfig, datasets: DictConfig) -> list[str]:
+    """`inferencer.partitions`, or every partition not excluded. In the second case, when some
+    of them would be downloaded but others are on disk (e.g. only `datasets.test` pointed at
+    a local folder), stop before any download and say how to choose."""
+    if settings.partitions is not None:
+        return list(settings.partitions)
+    partitions = [
+        name for name in dataset_partitions(datasets) if name not in settings.exclude_partitions
+    ]
+    pending = {name: pending_downloads(datasets[name]) for name in partitions}
+    to_fetch = {name: parts for name, parts in pending.items() if parts}
+    if to_fetch and len(to_fetch) < len(partitions):
+        local = [name for name in partitions if name not in to_fetch]
+        raise FileNotFoundError(
+            f"partitions {sorted(to_fetch)} are not on disk ({to_fetch}) and would be downloaded "
+            f"before decoding. To decode only what is there: inferencer.partitions="
+            f"[{','.join(local)}]; to download the rest, list them in inferencer.partitions."
+        )
+    return partitions
+
+
 def build_inferencer(cfg: DictConfig) -> Inferencer:
     """Model, features and vocabulary come from the checkpoint; data and decoders from `cfg`."""
-    settings = cfg.inferencer
-    device, amp = _prepare(settings)
+    settings = typed(InferencerConfig, cfg.inferencer)
+    device, amp = prepare_runtime(settings)
     trained = load_trained_model(settings.from_pretrained)
-    model, features, text_encoder = trained.model, trained.features, trained.text_encoder
-    partitions = list(settings.partitions or [name for name in cfg.datasets if name != "train"])
     dataloaders = build_dataloaders(
-        cfg.datasets, cfg.dataloader, text_encoder, partitions, seed=settings.seed
+        cfg.datasets,
+        cfg.dataloader,
+        trained.text_encoder,
+        inference_partitions(settings, cfg.datasets),
+        seed=settings.seed,
     )
-    decoders = build_decoders(cfg.decoders, text_encoder)
+    decoders = build_decoders(cfg.decoders, trained.text_encoder)
     return Inferencer(
-        pipeline=BatchPipeline(model, features, device, amp, decoders),
+        pipeline=BatchPipeline(trained.model, trained.features, device, amp, decoders),
         dataloaders=dataloaders,
         metrics=build_metrics(cfg.metrics, list(decoders)),
         save_path=settings.save_path,

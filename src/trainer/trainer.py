@@ -10,6 +10,7 @@ from tqdm import tqdm
 
 from src.metrics import MetricTracker, utterance_error_rates
 from src.trainer.base_trainer import BaseTrainer
+from src.trainer.config import TrainerConfig
 from src.trainer.pipeline import Batch, BatchPipeline
 from src.utils.audio import load_audio
 
@@ -25,32 +26,27 @@ def endless(loader: DataLoader) -> Iterator[Batch]:
 class Trainer(BaseTrainer):
     def __init__(
         self,
+        settings: TrainerConfig,
         pipeline: BatchPipeline,
         criterion: torch.nn.Module,
         dataloaders: dict[str, DataLoader],
         metrics: dict[str, list],
         writer: Any,
-        train_decoders: list[str],
-        eval_decoders: list[str],
-        grad_clip_norm: float | None = None,
-        log_step: int = 50,
-        log_examples: int = 4,
-        log_augmentations: int = 2,
         **base_kwargs: Any,
     ) -> None:
-        super().__init__(model=pipeline.model, **base_kwargs)
+        super().__init__(settings, model=pipeline.model, **base_kwargs)
         self.pipeline = pipeline
         self.criterion = criterion.to(pipeline.device)
-        self.train_loader = dataloaders["train"]
-        self.eval_loaders = {name: dl for name, dl in dataloaders.items() if name != "train"}
+        self.train_loader = dataloaders[settings.train_partition]
+        self.eval_loaders = {name: dataloaders[name] for name in settings.eval_partitions}
         self.metrics = metrics
         self.writer = writer
-        self.train_decoders = train_decoders
-        self.eval_decoders = eval_decoders
-        self.grad_clip_norm = grad_clip_norm
-        self.log_step = log_step
-        self.log_examples = log_examples
-        self.log_augmentations = log_augmentations
+        self.train_decoders = settings.train_decoders
+        self.eval_decoders = settings.eval_decoders
+        self.grad_clip_norm = settings.grad_clip_norm
+        self.log_step = settings.log_step
+        self.log_examples = settings.log_examples
+        self.log_augmentations = settings.log_augmentations
         self.train_batches = endless(self.train_loader)
         self.skipped_audio: dict[str, str] = {}  # unreadable audio files met so far -> why
 

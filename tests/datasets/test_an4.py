@@ -8,14 +8,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
-from hydra import compose, initialize_config_dir
 
 from src.datasets import AN4Dataset
 from src.datasets import an4 as an4_module
 from src.datasets.an4 import read_transcription
 from src.text_encoder import CTCCharTextEncoder
 from src.utils.download import DownloadError
-from tests.conftest import REPO_ROOT
+from tests.conftest import compose_config
 from tests.http_server import serve
 
 ARCHIVE_PATH = "/an4_raw.bigendian.tar.gz"
@@ -226,8 +225,7 @@ def test_bad_transcription_line_names_the_file_and_line(tmp_path):
 
 
 def test_config_trains_without_the_dev_speakers_and_tests_on_an4_test():
-    with initialize_config_dir(config_dir=str(REPO_ROOT / "configs"), version_base="1.3"):
-        cfg = compose("deepspeech2", overrides=["datasets=an4", "data_dir=/d"])
+    cfg = compose_config("deepspeech2", *["datasets=an4", "data_dir=/d"])
     assert {name: node.part for name, node in cfg.datasets.items()} == {
         "train": "train",
         "val": "train",

@@ -9,9 +9,9 @@ from src.datasets import BaseDataset
 from src.datasets.base_dataset import ctc_min_frames
 from src.model import DeepSpeech2
 from src.text_encoder import CTCCharTextEncoder
+from src.trainer.setup import model_output_length
 from src.transforms import LogMelSpectrogram
 from src.utils.audio import load_audio
-from src.utils.build import model_output_length
 from tests.conftest import write_tone
 
 ENCODER = CTCCharTextEncoder()

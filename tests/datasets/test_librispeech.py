@@ -10,14 +10,14 @@ from pathlib import Path
 
 import pytest
 import soundfile as sf
-from hydra import compose, initialize_config_dir
 
 from src.datasets import LibriSpeechDataset, preparation
 from src.datasets import librispeech as librispeech_module
 from src.text_encoder import CTCCharTextEncoder
+from src.trainer.setup import dataset_partitions
 from src.utils.audio import AudioReadError
 from src.utils.download import ChecksumError, DownloadError
-from tests.conftest import REPO_ROOT
+from tests.conftest import compose_config
 from tests.http_server import serve
 
 DEV_CLEAN = "/dev-clean.tar.gz"
@@ -242,16 +242,12 @@ def test_unknown_part_is_an_error(tmp_path, encoder):
         load(tmp_path, "dev-cleen", encoder)
 
 
-def compose_config(config_name: str, *overrides: str):
-    with initialize_config_dir(config_dir=str(REPO_ROOT / "configs"), version_base="1.3"):
-        return compose(config_name, overrides=list(overrides))
-
-
 def test_training_configs_validate_on_both_dev_sets_and_share_one_folder():
     cfg = compose_config(
         "deepspeech2", "datasets=train_clean_360", "datasets.train.data_dir=/mnt/libri"
     )
-    parts = {name: node.part for name, node in cfg.datasets.items()}
+    partitions = dataset_partitions(cfg.datasets)
+    parts = {name: cfg.datasets[name].part for name in partitions}
     assert parts == {
         "train": "train-clean-360",
         "val": "dev-clean",
@@ -259,8 +255,8 @@ def test_training_configs_validate_on_both_dev_sets_and_share_one_folder():
         "test": "test-clean",
         "test_other": "test-other",
     }
-    assert {node.data_dir for node in cfg.datasets.values()} == {"/mnt/libri"}
-    assert cfg.trainer.eval_partitions is None  # = every partition named val*
+    assert {cfg.datasets[name].data_dir for name in partitions} == {"/mnt/libri"}
+    assert cfg.trainer.eval_partitions == ["val", "val_other"]  # the datasets config's list
     assert cfg.trainer.monitor == "min val_WER_(Argmax)"
     train_all = compose_config("deepspeech2", "datasets=train_all", "data_dir=/d")
     assert list(train_all.datasets.train.part) == [

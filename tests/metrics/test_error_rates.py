@@ -7,6 +7,7 @@ from src.metrics.error_rates import (
     EditCounts,
     WERMetric,
     char_edits,
+    corpus_error_rates,
     error_rate,
     utterance_error_rates,
     word_edits,
@@ -134,3 +135,9 @@ def test_utterance_error_rates_by_hand():
     # one word deleted of three; "a " is two of the nine reference characters
     assert utterance_error_rates("a red car", "red car") == pytest.approx((1 / 3, 2 / 9))
     assert utterance_error_rates("", "") == (0.0, 0.0)
+
+
+def test_corpus_error_rates_pool_edits_over_all_utterances():
+    wer, cer = corpus_error_rates(["red car", "car"], ["rad car", "car"])
+    assert wer == pytest.approx(1 / 3)
+    assert cer == pytest.approx(1 / 10)

@@ -4,7 +4,6 @@ import json
 
 import pytest
 import torch
-from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 from torch.utils.data import DataLoader
 
@@ -14,7 +13,7 @@ from src.metrics import CERMetric, WERMetric, char_edits, error_rate, word_edits
 from src.model import build_model
 from src.trainer.inferencer import Inferencer
 from src.trainer.pipeline import BatchPipeline
-from tests.conftest import REPO_ROOT, write_tone
+from tests.conftest import compose_config, write_tone
 from tests.decoding.tiny_lm import write_arpa
 
 REFERENCES = {"one": "red car", "two": "a red car", "three": "car"}
@@ -22,11 +21,10 @@ REFERENCES = {"one": "red car", "two": "a red car", "three": "car"}
 
 @pytest.fixture
 def pipeline(tmp_path):
-    with initialize_config_dir(config_dir=str(REPO_ROOT / "configs"), version_base="1.3"):
-        cfg = compose(
-            "deepspeech2_cpu",
-            overrides=["model.rnn_layers=1", "model.rnn_hidden=16", "model.conv_channels=[4,4]"],
-        )
+    cfg = compose_config(
+        "deepspeech2_cpu",
+        *["model.rnn_layers=1", "model.rnn_hidden=16", "model.conv_channels=[4,4]"],
+    )
     text_encoder = instantiate(cfg.text_encoder)
     features = instantiate(cfg.transforms.features)
     torch.manual_seed(0)

@@ -4,10 +4,9 @@ import json
 import logging
 
 import pytest
-from hydra import compose, initialize_config_dir
 
 from src.trainer.setup import build_trainer
-from tests.conftest import REPO_ROOT, write_tone
+from tests.conftest import compose_config, write_tone
 
 
 def write_manifest(folder, bad: bool = True, good: bool = True):
@@ -30,28 +29,27 @@ def write_manifest(folder, bad: bool = True, good: bool = True):
 
 
 def tiny_trainer(manifest, run_dir):
-    with initialize_config_dir(config_dir=str(REPO_ROOT / "configs"), version_base="1.3"):
-        cfg = compose(
-            "deepspeech2_cpu",
-            overrides=[
-                "datasets=manifest",
-                f"datasets.train.manifest_path={manifest}",
-                f"datasets.val.manifest_path={manifest}",
-                "model.rnn_layers=1",
-                "model.rnn_hidden=16",
-                "model.conv_channels=[4,4]",
-                "dataloader=bucketed",
-                "dataloader.batch_size=2",
-                "writer=cometml",
-                "trainer.n_epochs=1",
-                "trainer.epoch_len=3",
-                "trainer.amp=off",
-                "trainer.log_examples=0",
-                "trainer.log_augmentations=0",
-                f"trainer.save_dir={run_dir}",
-                "trainer.run_name=run",
-            ],
-        )
+    cfg = compose_config(
+        "deepspeech2_cpu",
+        *[
+            "datasets=manifest",
+            f"datasets.train.manifest_path={manifest}",
+            f"datasets.val.manifest_path={manifest}",
+            "model.rnn_layers=1",
+            "model.rnn_hidden=16",
+            "model.conv_channels=[4,4]",
+            "dataloader=bucketed",
+            "dataloader.batch_size=2",
+            "writer=cometml",
+            "trainer.n_epochs=1",
+            "trainer.epoch_len=3",
+            "trainer.amp=off",
+            "trainer.log_examples=0",
+            "trainer.log_augmentations=0",
+            f"trainer.save_dir={run_dir}",
+            "trainer.run_name=run",
+        ],
+    )
     return build_trainer(cfg)
 
 

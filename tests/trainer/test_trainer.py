@@ -5,11 +5,10 @@ import random
 
 import pytest
 import torch
-from hydra import compose, initialize_config_dir
 
 from src.trainer.setup import build_trainer
 from src.utils.checkpoint import load_checkpoint
-from tests.conftest import REPO_ROOT, write_tone
+from tests.conftest import compose_config, write_tone
 
 WORDS = ["yes", "no", "up", "down", "left", "right"]
 
@@ -27,28 +26,27 @@ def manifests(tmp_path_factory):
 
 
 def make_config(manifests, run_dir, *overrides):
-    with initialize_config_dir(config_dir=str(REPO_ROOT / "configs"), version_base="1.3"):
-        return compose(
-            "deepspeech2_cpu",
-            overrides=[
-                "datasets=manifest",
-                f"datasets.train.manifest_path={manifests}",
-                f"datasets.val.manifest_path={manifests}",
-                "model.rnn_layers=1",
-                "model.rnn_hidden=16",
-                "model.conv_channels=[4,4]",
-                "dataloader.batch_size=4",
-                "dataloader.num_workers=0",
-                "writer=cometml",
-                "trainer.n_epochs=2",
-                "trainer.epoch_len=3",
-                "trainer.log_step=2",
-                "trainer.amp=off",
-                f"trainer.save_dir={run_dir}",
-                "trainer.run_name=run",
-                *overrides,
-            ],
-        )
+    return compose_config(
+        "deepspeech2_cpu",
+        *[
+            "datasets=manifest",
+            f"datasets.train.manifest_path={manifests}",
+            f"datasets.val.manifest_path={manifests}",
+            "model.rnn_layers=1",
+            "model.rnn_hidden=16",
+            "model.conv_channels=[4,4]",
+            "dataloader.batch_size=4",
+            "dataloader.num_workers=0",
+            "writer=cometml",
+            "trainer.n_epochs=2",
+            "trainer.epoch_len=3",
+            "trainer.log_step=2",
+            "trainer.amp=off",
+            f"trainer.save_dir={run_dir}",
+            "trainer.run_name=run",
+            *overrides,
+        ],
+    )
 
 
 def test_train_saves_checkpoints_and_logs(manifests, tmp_path):

@@ -6,9 +6,8 @@ import random
 import pytest
 import soundfile as sf
 import torch
-from hydra import compose, initialize_config_dir
-from hydra.utils import instantiate
 
+from src.trainer.setup import build_augmentations
 from src.transforms import (
     AdditiveNoise,
     BandPass,
@@ -20,7 +19,7 @@ from src.transforms import (
 )
 from src.transforms.wave_augs import colored_noise
 from src.utils.audio import load_audio
-from tests.conftest import REPO_ROOT
+from tests.conftest import compose_config
 
 SAMPLE_RATE = 16000
 LENGTH_KEEPING = [
@@ -248,11 +247,11 @@ def test_reverberation_adds_a_decaying_tail_and_keeps_the_level():
     "transforms", ["logmel_speed", "logmel_augmented", "logmel_augmented_full"]
 )
 def test_transform_configs_instantiate(transforms):
-    with initialize_config_dir(config_dir=str(REPO_ROOT / "configs"), version_base="1.3"):
-        cfg = compose("deepspeech2_cpu", overrides=[f"transforms={transforms}"])
-    built = instantiate(cfg.transforms)
-    names = [type(augmentation).__name__ for augmentation in built.wave_augs]
-    spec_names = [type(augmentation).__name__ for augmentation in built.spec_augs]
+    cfg = compose_config("deepspeech2_cpu", f"transforms={transforms}")
+    wave, spec = build_augmentations(cfg.transforms)
+    assert set(wave) == set(spec) == {"train"}  # the other partitions get none
+    names = [type(augmentation).__name__ for augmentation in wave["train"]]
+    spec_names = [type(augmentation).__name__ for augmentation in spec["train"]]
     if transforms == "logmel_augmented_full":
         assert names == [
             "SpeedPerturbation",
@@ -263,25 +262,22 @@ def test_transform_configs_instantiate(transforms):
             "Gain",
         ]
     else:  # the CPU recipes measured in the README: speed perturbation on every utterance
-        assert names == ["SpeedPerturbation"] and built.wave_augs[0].p == 1.0
+        assert names == ["SpeedPerturbation"] and wave["train"][0].p == 1.0
     # the synthetic recipe drops SpecAugment (it slowed learning in the ten-minute budget)
     assert spec_names == ([] if transforms == "logmel_speed" else ["SpecAugment"])
 
 
 def test_probability_overrides_reach_the_augmentations():
-    with initialize_config_dir(config_dir=str(REPO_ROOT / "configs"), version_base="1.3"):
-        cfg = compose(
-            "deepspeech2_cpu",
-            overrides=["transforms=logmel_augmented_full", "transforms.probabilities.reverb=0.9"],
-        )
-    built = instantiate(cfg.transforms)
-    assert {type(a).__name__: a.p for a in built.wave_augs}["Reverberation"] == 0.9
+    cfg = compose_config(
+        "deepspeech2_cpu", "transforms=logmel_augmented_full", "transforms.probabilities.reverb=0.9"
+    )
+    wave, _ = build_augmentations(cfg.transforms)
+    assert {type(a).__name__: a.p for a in wave["train"]}["Reverberation"] == 0.9
 
 
 def test_full_chain_on_real_speech(shared_data):
-    with initialize_config_dir(config_dir=str(REPO_ROOT / "configs"), version_base="1.3"):
-        cfg = compose("augmentation_demo")
-    chain = instantiate(cfg.transforms).wave_augs
+    cfg = compose_config("augmentation_demo")
+    chain = build_augmentations(cfg.transforms)[0]["train"]
     path = sorted((shared_data / "LibriSpeech").rglob("*.flac"))[0]
     audio = load_audio(path, SAMPLE_RATE)
     random.seed(0)

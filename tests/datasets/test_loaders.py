@@ -6,24 +6,23 @@ import random
 import numpy as np
 import pytest
 import torch
-from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
+from src.datasets.loaders import build_dataloaders
 from src.datasets.samplers import BucketBatchSampler, DynamicBatchSampler
 from src.model import DeepSpeech2
 from src.text_encoder import CTCCharTextEncoder
+from src.trainer.setup import after_augmentation, model_output_length
 from src.transforms import LogMelSpectrogram
 from src.transforms.wave_augs import SpeedPerturbation
 from src.utils.audio import AudioReadError
-from src.utils.build import build_dataloaders, model_output_length
-from tests.conftest import REPO_ROOT, write_tone
+from tests.conftest import compose_config, write_tone
 
 ENCODER = CTCCharTextEncoder()
 
 
-def compose_config(*overrides: str):
-    with initialize_config_dir(config_dir=str(REPO_ROOT / "configs"), version_base="1.3"):
-        return compose("deepspeech2_cpu", overrides=list(overrides))
+def cpu_config(*overrides: str):
+    return compose_config("deepspeech2_cpu", *overrides)
 
 
 @pytest.fixture
@@ -40,7 +39,7 @@ def manifest(tmp_path):
 
 
 def manifest_config(manifest, *overrides: str):
-    return compose_config(
+    return cpu_config(
         "datasets=manifest",
         f"datasets.train.manifest_path={manifest}",
         f"datasets.val.manifest_path={manifest}",
@@ -62,7 +61,9 @@ def manifest_config(manifest, *overrides: str):
 )
 def test_each_batching_choice_serves_every_training_utterance(manifest, overrides, sampler_type):
     cfg = manifest_config(manifest, *overrides)
-    loaders = build_dataloaders(cfg.datasets, cfg.dataloader, ENCODER, ["train", "val"])
+    loaders = build_dataloaders(
+        cfg.datasets, cfg.dataloader, ENCODER, ["train", "val"], train_partition="train"
+    )
     train, val = loaders["train"], loaders["val"]
     if sampler_type is None:
         assert isinstance(train.sampler, torch.utils.data.RandomSampler)
@@ -83,7 +84,7 @@ class RandomDraws(torch.utils.data.Dataset):
     """Each item's `audio` holds one draw from `random`, numpy and torch of the process that
     loads it."""
 
-    def __init__(self, text_encoder, skip_bad_audio: bool) -> None:  # what the builder passes
+    def __init__(self, text_encoder, skip_bad_audio, wave_augs, output_length) -> None:
         self.n_items = 8
 
     def __len__(self) -> int:
@@ -106,11 +107,14 @@ class RandomDraws(torch.utils.data.Dataset):
 
 
 def draws_of_workers(seed: int) -> list[tuple[list[str], torch.Tensor]]:
-    datasets = OmegaConf.create({"train": {"_target_": "tests.utils.test_build.RandomDraws"}})
+    datasets = OmegaConf.create({"train": {"_target_": "tests.datasets.test_loaders.RandomDraws"}})
     loader_config = OmegaConf.create(
         {"batch_size": 2, "num_workers": 2, "persistent_workers": False, "prefetch_factor": 2}
     )
-    (loader,) = build_dataloaders(datasets, loader_config, ENCODER, ["train"], seed=seed).values()
+    loaders = build_dataloaders(
+        datasets, loader_config, ENCODER, ["train"], train_partition="train", seed=seed
+    )
+    (loader,) = loaders.values()
     return [(batch["id"], batch["audio"]) for batch in loader]
 
 
@@ -138,6 +142,7 @@ def test_the_ctc_filter_applies_to_train_only(tmp_path):
         cfg.dataloader,
         ENCODER,
         ["train", "val"],
+        train_partition="train",
         output_length=model_output_length(model, features),
     )
     assert [entry["id"] for entry in loaders["train"].dataset._index] == ["fits"]
@@ -148,7 +153,12 @@ def test_bad_audio_is_skipped_in_training_runs_and_an_error_at_inference(manifes
     (manifest.parent / "3.wav").write_bytes(b"not audio")
     cfg = manifest_config(manifest, "dataloader=random")
     training = build_dataloaders(
-        cfg.datasets, cfg.dataloader, ENCODER, ["train", "val"], skip_bad_audio=True
+        cfg.datasets,
+        cfg.dataloader,
+        ENCODER,
+        ["train", "val"],
+        train_partition="train",
+        skip_bad_audio=True,
     )
     for loader in training.values():
         batches = list(loader)
@@ -174,7 +184,7 @@ def test_bad_audio_is_skipped_in_training_runs_and_an_error_at_inference(manifes
     ],
 )
 def test_corpus_configs_load_the_shared_speech_at_16k(shared_data, overrides, sizes):
-    cfg = compose_config(*(item.format(shared=shared_data) for item in overrides))
+    cfg = cpu_config(*(item.format(shared=shared_data) for item in overrides))
     loaders = build_dataloaders(cfg.datasets, cfg.dataloader, ENCODER, ["train", "val", "test"])
     assert [len(loader.dataset) for loader in loaders.values()] == sizes
     speakers = {
@@ -211,8 +221,9 @@ def test_the_ctc_filter_allows_for_the_fastest_speed_perturbation(tmp_path):
                 cfg.dataloader,
                 ENCODER,
                 ["train"],
-                train_wave_augs=wave_augs,
-                output_length=output_length,
+                train_partition="train",
+                wave_augs={"train": wave_augs},
+                output_length=after_augmentation(output_length, wave_augs),
             )
         except ValueError:  # "partition 'train' has no utterances"
             return 0

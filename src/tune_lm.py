@@ -1,0 +1,82 @@
+"""Tune the LM decoder's alpha and beta on one partition (config: configs/tune_lm.yaml):
+
+    python -m src.tune_lm inferencer.from_pretrained=CKPT decoders.LM.lm_path=LM \
+        [tune.partition=val]
+
+The model runs once over the partition; its log-probabilities are cached next to the checkpoint
+and every (alpha, beta) pair is decoded from the cache. Prints WER/CER per pair and writes the
+best pair to a YAML file that `decoders.LM.params_file` reads at inference.
+"""
+
+import logging
+from pathlib import Path
+
+import hydra
+from omegaconf import DictConfig
+
+from src.decoding.lm_beam_search import LMBeamSearchDecoder, save_lm_params
+from src.decoding.log_prob_cache import LogProbCache, fingerprint
+from src.decoding.tune import best_point, evaluate, grid_search, table
+from src.trainer.config import TuneConfig
+from src.trainer.inferencer import Inferencer
+from src.trainer.log_probs import cached_log_probs
+from src.trainer.setup import build_inferencer, typed
+
+logger = logging.getLogger(__name__)
+
+
+def partition_log_probs(cfg: DictConfig) -> tuple[Inferencer, LogProbCache]:
+    """The inferencer `cfg` describes and the log-probabilities of `tune.partition`: from the
+    cache when it matches the checkpoint and the dataset config, else computed and cached."""
+    settings = typed(TuneConfig, cfg.tune)
+    checkpoint = Path(cfg.inferencer.from_pretrained)
+    inferencer = build_inferencer(cfg)
+    loader = inferencer.dataloaders[settings.partition]
+    if not getattr(loader.dataset, "has_transcriptions", True):
+        raise ValueError(f"partition {settings.partition!r} has no transcriptions")
+    cache_path = settings.cache_path or checkpoint.parent / f"log_probs_{settings.partition}.pt"
+    key = fingerprint(checkpoint, settings.partition, cfg.datasets)
+    return inferencer, cached_log_probs(inferencer.pipeline, loader, key, cache_path)
+
+
+@hydra.main(version_base="1.3", config_path="../configs", config_name="tune_lm")
+def main(cfg: DictConfig) -> None:
+    settings = typed(TuneConfig, cfg.tune)
+    checkpoint = Path(cfg.inferencer.from_pretrained)
+    inferencer, cache = partition_log_probs(cfg)
+    decoder = inferencer.pipeline.decoders.get(settings.decoder)
+    if not isinstance(decoder, LMBeamSearchDecoder) or not decoder.has_lm:
+        raise ValueError(
+            f"tune.decoder={settings.decoder!r} must be an LMBeamSearchDecoder with an LM "
+            f"(set decoders.{settings.decoder}.lm_path)"
+        )
+    points = grid_search(decoder, cache, settings.alphas, settings.betas)
+    best = best_point(points)
+    print(f"{settings.partition}: {len(cache.ids)} utterances, LM {decoder.lm_path}")
+    for name, other in inferencer.pipeline.decoders.items():
+        if other is not decoder:
+            wer, cer = evaluate(other, cache)
+            print(f"{name} (for comparison): WER {100 * wer:.2f}% CER {100 * cer:.2f}%")
+    print(table(points, best))
+    output = save_lm_params(
+        settings.output or checkpoint.parent / "lm_params.yaml",
+        best.alpha,
+        best.beta,
+        wer=best.wer,
+        cer=best.cer,
+        partition=settings.partition,
+        lm_path=str(decoder.lm_path),
+        checkpoint=str(checkpoint),
+    )
+    print(f"best: alpha {best.alpha:g}, beta {best.beta:g} -> {output}")
+    lm = f"decoders.{settings.decoder}"
+    unigrams = f" {lm}.unigrams_path={decoder.unigrams_path}" if decoder.unigrams_path else ""
+    print(
+        f"decode with them: python inference.py inferencer.from_pretrained={checkpoint} "
+        f"decoders=lm {lm}.lm_path={decoder.lm_path}{unigrams} {lm}.params_file={output} "
+        f"inferencer.output_decoder={settings.decoder}"
+    )
+
+
+if __name__ == "__main__":
+    main()
