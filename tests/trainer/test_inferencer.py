@@ -10,9 +10,13 @@ from torch.utils.data import DataLoader
 from src.datasets import CustomDirDataset, collate_fn
 from src.decoding import ArgmaxDecoder, BeamSearchDecoder, LMBeamSearchDecoder
 from src.metrics import CERMetric, WERMetric, char_edits, error_rate, word_edits
+from src.metrics.calc_metrics import compute_metrics
 from src.model import build_model
+from src.trainer.config import InferencerConfig
 from src.trainer.inferencer import Inferencer
 from src.trainer.pipeline import BatchPipeline
+from src.trainer.setup import inference_partitions, typed
+from src.transforms.features import build_features
 from tests.conftest import compose_config, write_tone
 from tests.decoding.tiny_lm import write_arpa
 
@@ -26,7 +30,7 @@ def pipeline(tmp_path):
         *["model.rnn_layers=1", "model.rnn_hidden=16", "model.conv_channels=[4,4]"],
     )
     text_encoder = instantiate(cfg.text_encoder)
-    features = instantiate(cfg.transforms.features)
+    features = build_features(cfg.transforms.features)
     torch.manual_seed(0)
     model = build_model(cfg.model, features.n_feats, len(text_encoder))
     decoders = {
@@ -109,3 +113,43 @@ def test_without_transcriptions_records_carry_no_reference_or_error_rates(pipeli
 def test_unknown_output_decoder_is_an_error(pipeline, tmp_path):
     with pytest.raises(KeyError, match="Greedy"):
         Inferencer(pipeline, {}, [], tmp_path, output_decoder="Greedy")
+
+
+def test_an_empty_reference_scores_the_same_here_and_in_calc_metrics(pipeline, tmp_path):
+    """One definition (src.metrics.error_rate): words against an empty reference are 100%."""
+    audio_dir = tmp_path / "audio"
+    audio_dir.mkdir()
+    write_tone(audio_dir / "silent.wav", 0.6)
+    (audio_dir / "silent.txt").write_text("\n")
+    encoder = pipeline.decoders["Argmax"].text_encoder
+    dataset = CustomDirDataset(audio_dir, audio_dir, text_encoder=encoder)
+    loader = DataLoader(dataset, batch_size=1, collate_fn=collate_fn)
+    inferencer = Inferencer(
+        pipeline, {"test": loader}, [WERMetric(), CERMetric()], tmp_path / "out"
+    )
+    results = inferencer.run()["test"]
+    report = compute_metrics(tmp_path / "out" / "test", audio_dir)
+    hypothesis = (tmp_path / "out" / "test" / "silent.txt").read_text().strip()
+    assert hypothesis  # the untrained model says something
+    assert results["WER_(Argmax)"] == report.wer == 1.0
+    assert results["CER_(Argmax)"] == report.cer == 1.0
+
+
+def test_a_partition_pointed_at_a_folder_is_decoded_without_downloading_the_rest(tmp_path):
+    local = tmp_path / "LibriSpeech" / "test-other"
+    local.mkdir(parents=True)
+    cfg = compose_config(
+        "inference",
+        "inferencer.from_pretrained=x.pth",
+        "datasets=librispeech_eval",
+        f"datasets.test.data_dir={tmp_path}",
+        "datasets.test.part=test-other",
+        f"datasets.val.data_dir={tmp_path / 'empty'}",
+    )
+    settings = typed(InferencerConfig, cfg.inferencer)
+    with pytest.raises(FileNotFoundError, match=r"inferencer.partitions=\[test\]"):
+        inference_partitions(settings, cfg.datasets)
+    settings.partitions = ["test"]
+    assert inference_partitions(settings, cfg.datasets) == ["test"]
+    settings.partitions, settings.exclude_partitions = None, ["val", "val_other", "test_other"]
+    assert inference_partitions(settings, cfg.datasets) == ["test"]
