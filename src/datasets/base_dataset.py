@@ -54,7 +54,7 @@ class BaseDataset(Dataset):
     `output_length` (audio samples -> model output frames: drops labels CTC cannot align, as it
     needs frames >= label length + adjacent repeats; samples are estimated as duration x rate).
     An unscored dataset keeps every utterance: filters on it are an error. Then `limit` keeps a
-    random (seeded) subset and `sort_by_duration` orders the index for stable inference batches.
+    random (seeded) subset.
     `wave_augs` (training only) transform each waveform in turn.
 
     Unreadable or empty audio raises `AudioReadError` naming the file, unless `skip_bad_audio`
@@ -69,7 +69,6 @@ class BaseDataset(Dataset):
         sample_rate: int = 16000,
         limit: int | None = None,
         max_duration: float | None = None,
-        sort_by_duration: bool = False,
         seed: int = 0,
         has_transcriptions: bool = True,
         wave_augs: Sequence[Callable[[torch.Tensor], torch.Tensor]] = (),
@@ -101,8 +100,6 @@ class BaseDataset(Dataset):
             )
         if limit is not None and limit < len(index):
             index = random.Random(seed).sample(index, limit)
-        if sort_by_duration:
-            index = sorted(index, key=lambda entry: entry["duration"])
         self._index = index
 
     def _prepare(self, index: list[IndexEntry]) -> list[IndexEntry]:

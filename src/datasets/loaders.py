@@ -19,10 +19,12 @@ logger = logging.getLogger(__name__)
 
 @dataclass
 class LoaderConfig:
-    """The `dataloader` config node. Evaluation batches are always `batch_size`, in order;
-    the training partition is shuffled, by `train_batch_sampler` when one is set."""
+    """The `dataloader` config node. The training partition is shuffled, by
+    `train_batch_sampler` when one is set; evaluation batches hold `batch_size` utterances,
+    shortest first when `sort_eval_by_duration` (less padding; outputs do not depend on it)."""
 
     batch_size: int = 32
+    sort_eval_by_duration: bool = True
     num_workers: int = 1
     pin_memory: bool = False
     persistent_workers: bool = True  # ignored when num_workers is 0
@@ -73,6 +75,7 @@ def build_dataloaders(
 def _dataloader(dataset: BaseDataset, config: DictConfig, is_train: bool, seed: int) -> DataLoader:
     options = OmegaConf.to_container(config, resolve=True)
     sampler_config = options.pop("train_batch_sampler", None)
+    sort_by_duration = options.pop("sort_eval_by_duration", False)
     if options.get("num_workers", 0) == 0:
         options.pop("persistent_workers", None)
         options.pop("prefetch_factor", None)
@@ -82,6 +85,9 @@ def _dataloader(dataset: BaseDataset, config: DictConfig, is_train: bool, seed: 
         batch_sampler = instantiate(sampler_config)(durations=dataset.durations(), seed=seed)
         options.pop("batch_size")
         return DataLoader(dataset, batch_sampler=batch_sampler, collate_fn=collate_fn, **options)
+    if not is_train and sort_by_duration:
+        durations = dataset.durations()
+        options["sampler"] = sorted(range(len(dataset)), key=durations.__getitem__)
     return DataLoader(
         dataset, shuffle=is_train, drop_last=is_train, collate_fn=collate_fn, **options
     )

@@ -135,9 +135,6 @@ class CometMLWriter(BaseWriter):
     def _log_table(self, name: str, columns: list[str], rows: list[list[Any]]) -> None:
         self.exp.log_table(f"{name}_step{self.step}.csv", tabular_data=rows, headers=columns)
 
-    def _log_text(self, name: str, text: str) -> None:
-        self.exp.log_text(text, step=self.step, metadata={"name": name})
-
     def _finish(self) -> None:
         self.exp.end()
         if self.mode == "offline":

@@ -4,7 +4,6 @@
 
 from __future__ import annotations
 
-import html
 import netrc
 import os
 from collections.abc import Mapping
@@ -103,9 +102,6 @@ class WandBWriter(BaseWriter):
     def _log_table(self, name: str, columns: list[str], rows: list[list[Any]]) -> None:
         table = self._wandb.Table(columns=columns, data=rows, allow_mixed_types=True)
         self._log({name: table})
-
-    def _log_text(self, name: str, text: str) -> None:
-        self._log({name: self._wandb.Html(f"<pre>{html.escape(text)}</pre>")})
 
     def _finish(self) -> None:
         self.run.finish()

@@ -3,14 +3,12 @@
 The trainer talks to a writer through a small interface: ``set_step`` selects the global step
 and the stage (``"train"``, ``"val"``, ...), every ``add_*`` call logs under the name
 ``f"{stage}_{name}"`` at that step. Subclasses only implement the ``_log_*`` hooks, which receive
-plain Python / numpy data (conversion from tensors and figures happens here).
+plain Python / numpy data (conversion from tensors happens here).
 """
 
 from __future__ import annotations
 
-import io
 import logging
-import sys
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
@@ -47,12 +45,9 @@ class BaseWriter(ABC):
         run_dir: str | Path,
         config: Mapping[str, Any] | None,
         mode: str = "offline",
-        **kwargs: Any,
     ) -> None:
         if mode not in RUN_MODES:
             raise ValueError(f"writer mode must be one of {RUN_MODES}, got {mode!r}")
-        if kwargs:
-            logger.warning("%s ignores unknown options: %s", type(self).__name__, sorted(kwargs))
         self.project_name = project_name
         self.run_name = run_name
         self.run_dir = Path(run_dir)
@@ -94,8 +89,8 @@ class BaseWriter(ABC):
             self._log_scalars({self._full_name(k): _to_float(v) for k, v in values.items()})
 
     def add_image(self, name: str, image: Any) -> None:
-        """Log an image: HxWx3 uint8 array (HxW / HxWx4 / float in [0, 1] also accepted),
-        a 3xHxW tensor or a matplotlib Figure (rendered, then closed)."""
+        """Log an image: HxWx3 uint8 array (HxW / HxWx4 / float in [0, 1] also accepted) or a
+        3xHxW tensor."""
         self._log_image(self._full_name(name), _to_rgb_uint8(image))
 
     def add_spectrogram(self, name: str, spectrogram: torch.Tensor) -> None:
@@ -130,9 +125,6 @@ class BaseWriter(ABC):
         rows = [[_to_cell(row[c]) for c in columns] for row in table]
         self._log_table(self._full_name(name), [str(c) for c in columns], rows)
 
-    def add_text(self, name: str, text: str) -> None:
-        self._log_text(self._full_name(name), str(text))
-
     def finish(self) -> None:
         """Flush and close the run (safe to call more than once)."""
         if self._finished:
@@ -155,9 +147,6 @@ class BaseWriter(ABC):
     @abstractmethod
     def _log_table(self, name: str, columns: list[str], rows: list[list[Any]]) -> None:
         """Cells are str / int / float / bool / None."""
-
-    @abstractmethod
-    def _log_text(self, name: str, text: str) -> None: ...
 
     @abstractmethod
     def _finish(self) -> None: ...
@@ -203,22 +192,7 @@ def render_spectrograms(panels: Mapping[str, np.ndarray]) -> np.ndarray:
     return np.asarray(canvas.buffer_rgba())[..., :3].copy()
 
 
-def _figure_to_array(fig: Any) -> np.ndarray:
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png")
-    pyplot = sys.modules.get("matplotlib.pyplot")
-    if pyplot is not None:  # free pyplot-managed figures; harmless for plain Figure objects
-        pyplot.close(fig)
-    buffer.seek(0)
-    from PIL import Image  # matplotlib depends on Pillow
-
-    with Image.open(buffer) as img:
-        return np.asarray(img.convert("RGB"))
-
-
 def _to_rgb_uint8(image: Any) -> np.ndarray:
-    if hasattr(image, "savefig"):  # matplotlib Figure
-        return _figure_to_array(image)
     is_tensor = isinstance(image, torch.Tensor)
     array = _to_numpy(image)
     if is_tensor and array.ndim == 3 and array.shape[0] in (1, 3, 4) and array.shape[-1] > 4:

@@ -89,10 +89,6 @@ class CTCCharTextEncoder:
                 f"character {error.args[0]!r} of {text!r} is not in the vocabulary"
             ) from None
 
-    def decode(self, indices: Iterable[int]) -> str:
-        """Join tokens as they are (no CTC collapsing)."""
-        return "".join(self.vocab[int(index)] for index in indices).strip()
-
     def ctc_decode(self, indices: Iterable[int]) -> str:
         """Collapse an argmax CTC path: merge repeats, then drop blanks."""
         chars = []

@@ -53,23 +53,21 @@ def test_vocab_layout():
     assert len(ENCODER) == len(DEFAULT_ALPHABET) + 1 == 29
 
 
-def test_encode_decode_round_trip_over_full_alphabet():
-    text = "".join(DEFAULT_ALPHABET)  # "a...z '": the space is inside, so nothing to strip
+def spell(indices) -> str:
+    return "".join(ENCODER.vocab[int(index)] for index in indices)
+
+
+def test_encode_over_full_alphabet():
+    text = "".join(DEFAULT_ALPHABET)
     indices = ENCODER.encode(text)
     assert indices.dtype == torch.long
     assert indices.tolist() == list(range(1, len(DEFAULT_ALPHABET) + 1))
-    assert ENCODER.decode(indices) == text
-    assert ENCODER.decode(indices.tolist()) == text
+    assert spell(indices) == text
 
 
-def test_encode_decode_round_trip_of_a_sentence():
+def test_encode_a_normalised_sentence():
     text = normalize_text("It's a well-known fact, isn't it?")
-    assert ENCODER.decode(ENCODER.encode(text)) == text == "it's a well known fact isn't it"
-
-
-def test_decode_keeps_repeats_and_blank_is_empty():
-    a, b = ENCODER.char_to_index["a"], ENCODER.char_to_index["b"]
-    assert ENCODER.decode([a, a, 0, b]) == "aab"
+    assert spell(ENCODER.encode(text)) == text == "it's a well known fact isn't it"
 
 
 def test_encode_unknown_character_names_it():
@@ -107,7 +105,7 @@ def test_from_vocab_round_trip():
     custom = CTCCharTextEncoder(alphabet=list("xyz "))
     rebuilt = CTCCharTextEncoder.from_vocab(custom.vocab)
     assert rebuilt.vocab == custom.vocab == [BLANK, "x", "y", "z", " "]
-    assert rebuilt.decode(custom.encode("zy x")) == "zy x"
+    assert rebuilt.encode("zy x").tolist() == custom.encode("zy x").tolist()
     assert CTCCharTextEncoder.from_vocab(ENCODER.vocab).vocab == ENCODER.vocab
 
 
