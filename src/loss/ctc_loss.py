@@ -5,7 +5,8 @@ from torch import nn
 
 
 class CTCLossWrapper(nn.Module):
-    """Log-softmax and CTC in fp32 (autocast disabled); infinite losses are zeroed."""
+    """CTC over the model's fp32 `log_probs` (B, T, C) with autocast disabled; infinite losses
+    (labels that cannot fit their frames) are zeroed."""
 
     def __init__(self, blank: int = 0, reduction: str = "mean", zero_infinity: bool = True):
         super().__init__()
@@ -13,15 +14,17 @@ class CTCLossWrapper(nn.Module):
 
     def forward(
         self,
-        logits: torch.Tensor,
+        log_probs: torch.Tensor,
         log_probs_length: torch.Tensor,
         text_encoded: torch.Tensor,
         text_encoded_length: torch.Tensor,
         **batch,
     ) -> dict[str, torch.Tensor]:
-        with torch.autocast(device_type=logits.device.type, enabled=False):
-            log_probs = torch.log_softmax(logits.float(), dim=-1)
+        with torch.autocast(device_type=log_probs.device.type, enabled=False):
             loss = self.ctc(
-                log_probs.transpose(0, 1), text_encoded, log_probs_length, text_encoded_length
+                log_probs.float().transpose(0, 1),
+                text_encoded,
+                log_probs_length,
+                text_encoded_length,
             )
         return {"loss": loss}

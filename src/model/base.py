@@ -11,7 +11,8 @@ def ctc_log_probs(logits: torch.Tensor) -> torch.Tensor:
 
 
 class CTCModel(nn.Module):
-    """Base class: maps `spectrogram` (B, F, T) to `logits`/`log_probs` (B, T', C) and lengths."""
+    """Base class: maps `spectrogram` (B, F, T) to fp32 `log_probs` (B, T', C) and lengths.
+    Subclasses compute the logits (in any precision) and the exact output lengths."""
 
     def output_lengths(self, input_lengths: torch.Tensor) -> torch.Tensor:
         """Number of output frames for each input length."""
@@ -27,7 +28,6 @@ class CTCModel(nn.Module):
     ) -> dict[str, torch.Tensor]:
         logits = self.compute_logits(spectrogram, spectrogram_length)
         return {
-            "logits": logits,
             "log_probs": ctc_log_probs(logits),
             "log_probs_length": self.output_lengths(spectrogram_length),
         }

@@ -1,30 +1,19 @@
 """Checkpoints: written atomically, read as untrusted input (`weights_only=True`)."""
 
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from src.utils.files import atomic_output
+
 
 def save_checkpoint(state: dict[str, Any], path: str | Path) -> Path:
-    """Write to a temporary file in the same folder, then rename over `path`.
-
-    A kill mid-save leaves the previous checkpoint at `path` intact.
-    """
+    """Write through `atomic_output`: a kill or a full disk mid-save leaves the previous
+    checkpoint at `path` intact."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "wb") as file:
-            torch.save(state, file)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    with atomic_output(path) as temporary:
+        torch.save(state, temporary)
     return path
 
 

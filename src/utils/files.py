@@ -1,17 +1,45 @@
-"""Writing files so that a reader only ever sees them complete."""
+"""Writing files so that a reader only ever sees them complete, even after a crash."""
 
+import os
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+TEMPORARY_SUFFIX = ".tmp"
+
+
+def temporary_files(folder: Path, name: str = "*") -> list[Path]:
+    """The temporary files `atomic_output` leaves behind when a process is killed mid-write."""
+    return sorted(Path(folder).glob(f".{name}.*{TEMPORARY_SUFFIX}"))
+
+
+def _fsync_folder(folder: Path) -> None:
+    descriptor = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
+
 
 @contextmanager
-def atomic_output(path: Path) -> Iterator[Path]:
-    """Yield `<path>.part` to write; it becomes `path` on success and is removed on failure,
-    so `path` only ever exists complete."""
-    partial = path.with_name(path.name + ".part")
+def atomic_output(path: str | Path) -> Iterator[Path]:
+    """Yield a temporary path beside `path` (`.<name>.<random>.tmp`) to write. On success it is
+    flushed to disk and renamed over `path`, and the rename itself is made durable; on any
+    failure (a full disk, an exception, Ctrl-C) it is removed and `path` is left as it was. So
+    `path` only ever exists complete: the old version or the new one."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, name = tempfile.mkstemp(
+        dir=path.parent, prefix=f".{path.name}.", suffix=TEMPORARY_SUFFIX
+    )
+    os.close(handle)
+    temporary = Path(name)
     try:
-        yield partial
-        partial.replace(path)
+        yield temporary
+        with temporary.open("rb+") as written:
+            os.fsync(written.fileno())
+        temporary.replace(path)
+        _fsync_folder(path.parent)
     finally:
-        partial.unlink(missing_ok=True)
+        temporary.unlink(missing_ok=True)

@@ -17,6 +17,7 @@ from src.text_encoder import CTCCharTextEncoder
 from src.trainer.setup import dataset_partitions
 from src.utils.audio import AudioReadError
 from src.utils.download import ChecksumError, DownloadError
+from src.utils.files import temporary_files
 from tests.conftest import compose_config
 from tests.http_server import serve
 
@@ -191,7 +192,7 @@ def test_index_is_reused_and_rebuilt_when_stale(shared_data, tmp_path, encoder, 
     monkeypatch.setattr(sf, "info", no_reading)
     again = load(data_dir, "dev-clean", encoder, download=False)
     assert again._index == first._index
-    assert [path.name for path in part_dir.glob("index.json*")] == ["index.json"]  # no .part left
+    assert temporary_files(part_dir) == []  # no temporary file left
 
     monkeypatch.undo()
     transcript = part_dir / "2412" / "153948" / "2412-153948.trans.txt"

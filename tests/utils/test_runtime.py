@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -14,8 +16,14 @@ def test_auto_amp_follows_native_bf16(monkeypatch):
     assert runtime.resolve_amp("bf16", cpu) == "bf16"  # an explicit choice is kept
 
 
-def test_native_bf16_answers_on_this_cpu():
-    assert isinstance(runtime.native_bf16(torch.device("cpu")), bool)
+def test_native_bf16_matches_the_cpu_flags():
+    """oneDNN's answer agrees with what the kernel reports of this CPU (AVX512-BF16 or AMX)."""
+    cpuinfo = Path("/proc/cpuinfo")
+    if not cpuinfo.is_file():
+        pytest.skip("no /proc/cpuinfo to read the CPU flags from")
+    flags = set(cpuinfo.read_text().split())
+    expected = bool(flags & {"avx512_bf16", "amx_bf16"})
+    assert runtime.native_bf16(torch.device("cpu")) is expected
 
 
 def test_unknown_amp_is_rejected():
