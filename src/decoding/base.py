@@ -51,8 +51,8 @@ class CTCDecoder(ABC):
     def decode(self, log_probs: torch.Tensor, lengths: torch.Tensor) -> list[str]:
         return [hypothesis.text for hypothesis in self.decode_hypotheses(log_probs, lengths)]
 
-    def split_batch(self, log_probs: torch.Tensor, lengths: torch.Tensor) -> list[np.ndarray]:
-        """A padded (B, T, C) batch -> B float32 arrays (length_i, C), after checking shapes."""
+    def check_batch(self, log_probs: torch.Tensor, lengths: torch.Tensor) -> list[int]:
+        """The lengths as a list, after checking a padded (B, T, C) batch against them."""
         if log_probs.dim() != 3 or log_probs.shape[-1] != len(self.text_encoder):
             raise ValueError(
                 f"log_probs must be (batch, time, {len(self.text_encoder)} tokens), "
@@ -65,6 +65,11 @@ class CTCDecoder(ABC):
             raise ValueError(
                 f"lengths {lengths} do not fit log_probs of shape {tuple(log_probs.shape)}"
             )
+        return lengths
+
+    def split_batch(self, log_probs: torch.Tensor, lengths: torch.Tensor) -> list[np.ndarray]:
+        """A padded (B, T, C) batch -> B float32 arrays (length_i, C)."""
+        lengths = self.check_batch(log_probs, lengths)
         array = log_probs.detach().float().cpu().numpy()
         return [array[index, :length] for index, length in enumerate(lengths)]
 

@@ -1,4 +1,4 @@
-"""Character-level CTC text encoder: normalisation, encoding and argmax-path decoding."""
+"""Character-level CTC text encoder: normalisation and encoding."""
 
 import logging
 import re
@@ -88,13 +88,3 @@ class CTCCharTextEncoder:
             raise ValueError(
                 f"character {error.args[0]!r} of {text!r} is not in the vocabulary"
             ) from None
-
-    def ctc_decode(self, indices: Iterable[int]) -> str:
-        """Collapse an argmax CTC path: merge repeats, then drop blanks."""
-        chars = []
-        previous = None
-        for index in map(int, indices):
-            if index != previous and index != self.blank_index:
-                chars.append(self.vocab[index])
-            previous = index
-        return " ".join("".join(chars).split())

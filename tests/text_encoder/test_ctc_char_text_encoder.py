@@ -77,30 +77,6 @@ def test_encode_unknown_character_names_it():
         ENCODER.encode("room 1")
 
 
-def _ids(text: str) -> list[int]:
-    """`-` is the blank; every other character is its own token."""
-    return [0 if char == "-" else ENCODER.char_to_index[char] for char in text]
-
-
-@pytest.mark.parametrize(
-    ("path", "expected"),
-    [
-        ("hheel-llloo", "hello"),  # repeats merged, a blank separates the double l
-        ("helllo", "helo"),  # without a blank the repeat collapses
-        ("---cat---", "cat"),  # leading and trailing blanks
-        ("c-a-a-t", "caat"),
-        ("a--a", "aa"),
-        ("ab  -  cd", "ab cd"),  # collapsed space, blank-separated spaces merge into one
-        ("  hi  ", "hi"),  # leading/trailing spaces dropped
-        ("------", ""),
-        ("", ""),
-    ],
-)
-def test_ctc_decode(path, expected):
-    assert ENCODER.ctc_decode(_ids(path)) == expected
-    assert ENCODER.ctc_decode(torch.tensor(_ids(path), dtype=torch.long)) == expected
-
-
 def test_from_vocab_round_trip():
     custom = CTCCharTextEncoder(alphabet=list("xyz "))
     rebuilt = CTCCharTextEncoder.from_vocab(custom.vocab)
