@@ -12,10 +12,11 @@ from typing import Any
 
 import numpy as np
 import soundfile as sf
+from filelock import FileLock
 
 from src.datasets.base_dataset import BaseDataset, IndexEntry, index_duration
 from src.datasets.manifest import select_speakers
-from src.datasets.preparation import cached_index, fetch_and_extract, locked
+from src.datasets.preparation import cached_index, fetch_and_extract
 from src.utils.download import DownloadError
 
 logger = logging.getLogger(__name__)
@@ -116,7 +117,7 @@ def prepare(data_dir: Path, download: bool, base_url: str, checksum: str | None)
             f"AN4 is not prepared in {data_dir} (no {data_dir / COMPLETE}); "
             f"set download=true to fetch {url}"
         )
-    with locked(data_dir / ".lock"):
+    with FileLock(data_dir / ".lock"):
         if (data_dir / COMPLETE).is_file():  # another process finished it meanwhile
             return
         archive = data_dir / ARCHIVE

@@ -8,8 +8,10 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+from filelock import FileLock
+
 from src.datasets.base_dataset import BaseDataset, IndexEntry, index_duration
-from src.datasets.preparation import cached_index, fetch_and_extract, locked
+from src.datasets.preparation import cached_index, fetch_and_extract
 from src.utils.download import DownloadError
 
 logger = logging.getLogger(__name__)
@@ -50,7 +52,7 @@ def download_part(part: str, data_dir: Path, base_url: str) -> Path:
     The archive is extracted into a staging folder and its part folder renamed into place only
     once complete, so an interrupted extraction leaves no part folder and is simply redone.
     """
-    with locked(data_dir / f".{part}.lock"):
+    with FileLock(data_dir / f".{part}.lock"):
         if (found := locate_part(part, data_dir)) is not None:  # another process finished it
             return found
         archive = data_dir / f"{part}.tar.gz"

@@ -1,15 +1,14 @@
-"""Steps shared by the downloadable corpora: fetch and unpack an archive into a staging folder,
-serialise the processes preparing one corpus, and cache the utterance index next to the audio.
+"""Steps shared by the downloadable corpora: fetch and unpack an archive into a staging folder
+and cache the utterance index next to the audio. (The processes preparing one corpus take
+turns through a `filelock.FileLock` beside it.)
 """
 
-import fcntl
 import hashlib
 import json
 import logging
 import os
 import shutil
-from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from src.datasets.base_dataset import IndexEntry
@@ -19,15 +18,6 @@ from src.utils.files import atomic_output
 logger = logging.getLogger(__name__)
 
 INDEX_VERSION = 1
-
-
-@contextmanager
-def locked(path: Path) -> Iterator[None]:
-    """Hold an exclusive flock on `path` (created if needed): one preparer at a time."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        yield
 
 
 def fetch_and_extract(

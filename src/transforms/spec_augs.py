@@ -8,7 +8,8 @@ from torch import nn
 
 
 class SpecAugment(nn.Module):
-    """Frequency and time masking (Park et al., 2019) with masks drawn per utterance.
+    """Frequency and time masking (Park et al., 2019) with masks drawn per utterance:
+    `torchaudio.transforms.SpecAugment` with zero masking.
 
     Reads and replaces `spectrogram` (B, F, T); masked bins take the value 0, the mean of the
     normalised features. Each mask is up to `*_mask_param` bins or frames wide, placed
@@ -26,14 +27,17 @@ class SpecAugment(nn.Module):
         p: float = 1.0,
     ) -> None:
         super().__init__()
-        self.masks = nn.Sequential(
-            *[torchaudio.transforms.FrequencyMasking(freq_mask_param, iid_masks=True)]
-            * n_freq_masks,
-            *[torchaudio.transforms.TimeMasking(time_mask_param, iid_masks=True)] * n_time_masks,
+        self.masks = torchaudio.transforms.SpecAugment(
+            n_time_masks=n_time_masks,
+            time_mask_param=time_mask_param,
+            n_freq_masks=n_freq_masks,
+            freq_mask_param=freq_mask_param,
+            iid_masks=True,
+            zero_masking=True,
         )
         self.p = p
 
     def forward(self, spectrogram: torch.Tensor, **batch) -> dict[str, torch.Tensor]:
         if random.random() >= self.p:
             return {"spectrogram": spectrogram}
-        return {"spectrogram": self.masks(spectrogram.unsqueeze(1)).squeeze(1)}
+        return {"spectrogram": self.masks(spectrogram)}

@@ -1,7 +1,6 @@
 """Process-wide run settings: seeds, threads, device and mixed precision."""
 
 import contextlib
-import os
 import random
 
 import numpy as np
@@ -17,10 +16,13 @@ def set_seed(seed: int) -> None:
 
 
 def set_num_threads(num_threads: int | None) -> None:
-    """Pin torch's intra-op threads (None keeps torch's default)."""
+    """Size torch's intra-op thread pool, which runs the model's kernels (OpenMP, oneDNN, MKL);
+    it takes effect at once, whenever it is called. None keeps torch's default (one thread per
+    core). DataLoader workers run one thread each whatever this says (torch sets it in every
+    worker). Environment variables such as OMP_NUM_THREADS are read only when OpenMP starts,
+    so they must be set before Python is launched, never from here."""
     if num_threads:
         torch.set_num_threads(num_threads)
-        os.environ.setdefault("OMP_NUM_THREADS", str(num_threads))
 
 
 def resolve_device(device: str = "auto") -> torch.device:

@@ -29,3 +29,14 @@ def test_native_bf16_matches_the_cpu_flags():
 def test_unknown_amp_is_rejected():
     with pytest.raises(ValueError, match="amp must be one of"):
         runtime.resolve_amp("fp8", torch.device("cpu"))
+
+
+def test_num_threads_takes_effect_at_once():
+    before = torch.get_num_threads()
+    try:
+        runtime.set_num_threads(1)
+        assert torch.get_num_threads() == 1
+        runtime.set_num_threads(None)  # keeps what is there
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)

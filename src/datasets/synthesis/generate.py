@@ -35,9 +35,9 @@ import numpy as np
 import soundfile as sf
 import torch
 import torchaudio.functional
+from filelock import FileLock
 from tqdm import tqdm
 
-from src.datasets.preparation import locked
 from src.datasets.synthesis.espeak import ESpeakError, ESpeakSynthesizer
 from src.datasets.synthesis.sentences import transcript, unique_sentences
 
@@ -311,7 +311,7 @@ def ensure_corpus(
     parameters = _parameters(seed, n_train, n_val, n_test)
     if not force and _is_complete(root, parameters):
         return False
-    with locked(root.parent / f".{root.name}.lock"):  # one generator per root
+    with FileLock(root.parent / f".{root.name}.lock"):  # one generator per root
         if not force and _is_complete(root, parameters):  # another process finished meanwhile
             return False
         _build(root, parameters, num_workers)
