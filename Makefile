@@ -7,6 +7,8 @@ INSTALLED := $(VENV)/.installed
 RUN ?= synthetic
 RUN_DIR := saved/$(RUN)
 
+LINTED := src scripts bench tests train.py inference.py calc_metrics.py
+
 .PHONY: install corpus train test lint clean kenlm lm-synthetic lm-an4 lm-librispeech download-model \
 	an4 an4-eval
 
@@ -31,6 +33,7 @@ test: install kenlm
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(PYTHON) -m pylint $(LINTED)  # copy-paste detector (settings in pyproject.toml)
 
 # `make download-model NAME=an4` fetches models/an4/ from models/registry.yaml; no NAME lists it.
 download-model: install

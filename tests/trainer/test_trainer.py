@@ -201,3 +201,35 @@ def test_augmentations_are_logged_before_and_after(manifests, tmp_path, monkeypa
         with Image.open(image_file) as image:
             assert image.height > image.width  # three stacked panels (one is 600 x 250)
     assert not list(media.glob("audio/train_clean_audio_2_*.wav"))
+
+
+def test_early_stopping_ends_the_run_after_epochs_without_improvement(manifests, tmp_path):
+    """With a learning rate of 0 the monitored WER never improves after the first epoch."""
+    trainer = build_trainer(
+        make_config(
+            manifests, tmp_path, "optimizer.lr=0", "trainer.n_epochs=10", "trainer.early_stop=2"
+        )
+    )
+    trainer.train()
+    trainer.writer.finish()
+    assert trainer.epoch == 4 and trainer.not_improved_count == 2  # epochs 2 and 3 stalled
+    last = load_checkpoint(tmp_path / "run" / "last.pth")
+    assert (last["epoch"], last["step"]) == (4, 9)
+    best = load_checkpoint(tmp_path / "run" / "model_best.pth")
+    assert best["epoch"] == 2  # written after epoch 1, the only improvement
+
+
+def final_weights(manifests, run_dir, *overrides) -> dict[str, torch.Tensor]:
+    trainer = build_trainer(make_config(manifests, run_dir, "trainer.num_threads=1", *overrides))
+    trainer.train()
+    trainer.writer.finish()
+    return trainer.model.state_dict()
+
+
+def test_fp32_runs_with_fixed_threads_are_bit_reproducible(manifests, tmp_path):
+    overrides = ["transforms=logmel_augmented"]  # speed perturbation and SpecAugment draws too
+    first = final_weights(manifests, tmp_path / "a", *overrides)
+    second = final_weights(manifests, tmp_path / "b", *overrides)
+    assert all(torch.equal(first[name], second[name]) for name in first)
+    other_seed = final_weights(manifests, tmp_path / "c", *overrides, "trainer.seed=2")
+    assert not all(torch.equal(first[name], other_seed[name]) for name in first)

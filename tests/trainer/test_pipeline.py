@@ -1,0 +1,59 @@
+"""The batch pipeline: device, features, train-only spectrogram augmentation, model under
+autocast, and decoding by name."""
+
+import torch
+
+from src.decoding import ArgmaxDecoder, BeamSearchDecoder
+from src.model import DeepSpeech2
+from src.text_encoder import CTCCharTextEncoder
+from src.trainer.pipeline import BatchPipeline
+from src.transforms import LogMelSpectrogram, SpecAugment
+
+ENCODER = CTCCharTextEncoder()
+
+
+def make_pipeline(amp: str = "off", spec_augs=None) -> BatchPipeline:
+    torch.manual_seed(0)
+    model = DeepSpeech2(32, len(ENCODER), rnn_layers=1, rnn_hidden=16, conv_channels=[4, 4])
+    decoders = {"Argmax": ArgmaxDecoder(ENCODER), "Beam": BeamSearchDecoder(ENCODER, beam_width=4)}
+    return BatchPipeline(
+        model.eval(), LogMelSpectrogram(n_mels=32), torch.device("cpu"), amp, decoders, spec_augs
+    )
+
+
+def collated(seed: int = 0) -> dict:
+    generator = torch.Generator().manual_seed(seed)
+    return {
+        "audio": torch.randn(2, 8000, generator=generator),
+        "audio_length": torch.tensor([8000, 5000]),
+        "text": ["a", "b"],
+        "id": ["x", "y"],
+    }
+
+
+def test_forward_adds_features_and_fp32_log_probs_under_bf16():
+    batch = make_pipeline(amp="bf16").forward(collated())
+    assert batch["spectrogram"].shape[:2] == (2, 32)
+    assert batch["spectrogram"].dtype == batch["log_probs"].dtype == torch.float32
+    expected = make_pipeline().model.output_lengths(batch["spectrogram_length"])
+    assert torch.equal(batch["log_probs_length"], expected)
+    assert batch["id"] == ["x", "y"]  # what it does not compute passes through
+
+
+def test_spectrogram_augmentation_runs_in_training_only():
+    augment = SpecAugment(freq_mask_param=8, time_mask_param=10, p=1.0)
+    pipeline = make_pipeline(spec_augs=[augment])
+    plain = pipeline.forward(collated())["spectrogram"]
+    torch.manual_seed(1)
+    trained = pipeline.forward(collated(), train=True)["spectrogram"]
+    assert torch.equal(pipeline.forward(collated())["spectrogram"], plain)
+    assert not torch.equal(trained, plain) and (trained == 0).sum() > (plain == 0).sum()
+
+
+def test_decode_runs_the_named_decoders_only():
+    pipeline = make_pipeline()
+    batch = pipeline.decode(pipeline.forward(collated()), ["Argmax"])
+    assert set(batch["hypotheses"]) == set(batch["predictions"]) == {"Argmax"}
+    assert batch["predictions"]["Argmax"] == [h.text for h in batch["hypotheses"]["Argmax"]]
+    every = pipeline.decode(pipeline.forward(collated()))
+    assert set(every["predictions"]) == {"Argmax", "Beam"}
