@@ -1,18 +1,15 @@
-"""Fetching files over HTTP(S): resumable, checksum-verified, with a progress bar; and safe
-archive extraction. Used by the corpus downloaders, the LM downloader and the model registry.
+"""Fetching files over HTTP(S): resumable, checksum-verified, with a progress bar. Used by the
+corpus downloaders, the LM downloader and the model registry (archives: `src.utils.archive`).
 
     path = download(url, "data/dev-clean.tar.gz", checksum="md5:42e2234b...")
-    extract_archive(path, "data/librispeech")
 """
 
 import hashlib
 import logging
 import shutil
-import tarfile
 import time
 import urllib.error
 import urllib.request
-import zipfile
 from pathlib import Path
 
 from tqdm import tqdm
@@ -168,28 +165,3 @@ def fetch(source: str, destination: str | Path, checksum: str | None = None) -> 
     with atomic_output(destination) as partial:
         shutil.copyfile(path, partial)
     return destination
-
-
-def extract_archive(archive: str | Path, target: str | Path) -> Path:
-    """Extract a .tar(.gz|.bz2|.xz) or .zip into `target`; no member may land outside it.
-
-    Tar archives go through tarfile's `data` filter (no absolute paths, `..`, links out of the
-    tree or device files); zip members are checked the same way. A corrupt or truncated
-    archive raises `DownloadError` naming it.
-    """
-    archive, target = Path(archive), Path(target)
-    target.mkdir(parents=True, exist_ok=True)
-    try:
-        if zipfile.is_zipfile(archive):
-            with zipfile.ZipFile(archive) as zipped:
-                root = target.resolve()
-                for member in zipped.namelist():
-                    if not (root / member).resolve().is_relative_to(root):
-                        raise DownloadError(f"{archive}: member {member!r} escapes {target}")
-                zipped.extractall(target)
-        else:
-            with tarfile.open(archive) as tar:
-                tar.extractall(target, filter="data")
-    except (tarfile.TarError, zipfile.BadZipFile, EOFError, OSError) as error:
-        raise DownloadError(f"{archive}: cannot extract ({error})") from error
-    return target

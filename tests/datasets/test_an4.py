@@ -2,6 +2,7 @@
 built from shared AN4 utterances and served by a local HTTP server."""
 
 import json
+import os
 import tarfile
 from pathlib import Path
 
@@ -14,7 +15,9 @@ from src.datasets import AN4Dataset
 from src.datasets import an4 as an4_module
 from src.datasets.an4 import read_transcription
 from src.text_encoder import CTCCharTextEncoder
+from src.utils.archive import UnsafeArchiveError
 from src.utils.download import DownloadError
+from tests import hostile
 from tests.conftest import REPO_ROOT
 from tests.http_server import serve
 
@@ -155,6 +158,35 @@ def test_archive_without_the_an4_layout_is_refetched_once_then_rejected(served, 
         load(data_dir, "train", encoder, base_url=url)
     assert state.requests == [(ARCHIVE_PATH, None), (ARCHIVE_PATH, None)]
     assert not (data_dir / ".complete").exists() and not (data_dir / "train").exists()
+
+
+@pytest.mark.parametrize(
+    "members",
+    [
+        hostile.symlink_chain_write(2, "escaped.txt", b"written outside"),
+        hostile.hardlink_overwrite(2, "victim.txt", b"overwritten"),
+    ],
+    ids=["pathmax-symlink-chain", "hard-link-overwrite"],
+)
+def test_hostile_archive_changes_nothing_outside_and_leaves_nothing(
+    served, tmp_path, encoder, members
+):
+    """The whole AN4 layout plus a CVE-2025-4517 escape: plain HTTP, no checksum, and the
+    layout (checked after extraction) is right. The escape aims at `tmp_path`."""
+    url, state, tree = served
+    (tmp_path / "victim.txt").write_text("original")
+    with tarfile.open(Path(state.root) / ARCHIVE_PATH.lstrip("/"), "w:gz") as tar:
+        tar.add(tree, arcname="an4")
+        hostile.add_members(tar, members)
+    data_dir = tmp_path / "an4"
+    before = hostile.snapshot(tmp_path, skip=data_dir)
+    with pytest.raises(UnsafeArchiveError, match="is a symlink"):
+        load(data_dir, "train", encoder, base_url=url)
+    assert hostile.snapshot(tmp_path, skip=data_dir) == before
+    assert (tmp_path / "victim.txt").read_text() == "original"
+    assert not (tmp_path / "escaped.txt").exists()
+    assert os.listdir(data_dir) == [".lock"], "no archive, staging folder or part left"
+    assert len(state.requests) == 2  # fetched once more, refused again
 
 
 def test_truncated_archive_is_refetched_once_then_rejected(served, tmp_path, encoder):
