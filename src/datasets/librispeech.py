@@ -11,6 +11,7 @@ from typing import Any
 from src.datasets.base_dataset import BaseDataset, IndexEntry, index_duration
 from src.datasets.preparation import cached_index, fetch_and_extract, locked
 from src.utils.download import DownloadError
+from src.utils.files import read_text
 
 logger = logging.getLogger(__name__)
 
@@ -73,7 +74,7 @@ def read_transcripts(part_dir: Path) -> dict[str, str]:
     """Utterance id -> text from every `<speaker>/<chapter>/*.trans.txt`."""
     texts: dict[str, str] = {}
     for transcript in sorted(part_dir.glob("*/*/*.trans.txt")):
-        lines = transcript.read_text(encoding="utf-8").splitlines()
+        lines = read_text(transcript).splitlines()
         for line_number, line in enumerate(lines, start=1):
             if not line.strip():
                 continue

@@ -13,7 +13,7 @@ from hydra import compose, initialize_config_dir
 
 from src.datasets import AN4Dataset
 from src.datasets import an4 as an4_module
-from src.datasets.an4 import read_transcription
+from src.datasets.an4 import read_part, read_transcription
 from src.text_encoder import CTCCharTextEncoder
 from src.utils.archive import UnsafeArchiveError
 from src.utils.download import DownloadError
@@ -267,3 +267,11 @@ def test_config_trains_without_the_dev_speakers_and_tests_on_an4_test():
     }
     assert list(cfg.datasets.val.speakers) == list(cfg.datasets.train.exclude_speakers)
     assert {node.data_dir for node in cfg.datasets.values()} == {"/d/an4"}
+
+
+@pytest.mark.parametrize("fileid", ["../../../../etc/secret", "/etc/secret", "an4_clstk\\..\\x"])
+def test_a_file_id_pointing_outside_the_wav_folder_is_an_error(tmp_path, fileid):
+    (tmp_path / "an4_train.transcription").write_text("<s> YES </s> (secret)\n")
+    (tmp_path / "an4_train.fileids").write_text(f"{fileid}\n")
+    with pytest.raises(ValueError, match="an4_train.fileids: file id .* points outside"):
+        read_part(tmp_path, "train")

@@ -2,7 +2,9 @@
 
 import json
 
+import numpy as np
 import pytest
+import soundfile as sf
 import torch
 from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
@@ -13,6 +15,7 @@ from src.decoding import ArgmaxDecoder, BeamSearchDecoder, LMBeamSearchDecoder
 from src.metrics import CERMetric, WERMetric, char_edits, error_rate, word_edits
 from src.trainer.inferencer import Inferencer
 from src.trainer.pipeline import BatchPipeline
+from src.utils.audio import AudioReadError
 from src.utils.build import build_model
 from tests.conftest import REPO_ROOT, write_tone
 from tests.decoding.tiny_lm import write_arpa
@@ -111,3 +114,40 @@ def test_without_transcriptions_records_carry_no_reference_or_error_rates(pipeli
 def test_unknown_output_decoder_is_an_error(pipeline, tmp_path):
     with pytest.raises(KeyError, match="Greedy"):
         Inferencer(pipeline, {}, [], tmp_path, output_decoder="Greedy")
+
+
+def test_an_id_that_would_write_outside_the_partition_folder_is_refused(pipeline, tmp_path):
+    """Defence in depth: a dataset that skipped BaseDataset's id check still cannot escape."""
+    loader = folder_loader(pipeline, tmp_path, with_transcriptions=True)
+    loader.dataset._index[0]["id"] = "../../escaped"
+    inferencer = Inferencer(pipeline, {"test": loader}, [], tmp_path / "out")
+    with pytest.raises(ValueError, match=r"'\.\./\.\./escaped' would write outside .*out/test"):
+        inferencer.run()
+    assert not list(tmp_path.rglob("escaped*"))
+
+
+def test_non_finite_scores_are_an_error_naming_the_utterance_not_invalid_json(pipeline, tmp_path):
+    loader = folder_loader(pipeline, tmp_path, with_transcriptions=True)
+    argmax = BatchPipeline(
+        pipeline.model,
+        pipeline.features,
+        torch.device("cpu"),
+        decoders={"Argmax": pipeline.decoders["Argmax"]},
+    )
+    with torch.no_grad():
+        for parameter in argmax.model.parameters():
+            parameter.fill_(float("nan"))
+    inferencer = Inferencer(argmax, {"test": loader}, [], tmp_path / "out")
+    with pytest.raises(ValueError, match=r"utterance \w+: a score is not finite"):
+        inferencer.run()
+    assert "NaN" not in (tmp_path / "out" / "test" / "predictions.jsonl").read_text()
+
+
+def test_nan_audio_is_an_error_naming_the_file(pipeline, tmp_path):
+    loader = folder_loader(pipeline, tmp_path, with_transcriptions=True)
+    samples = np.zeros(8000, dtype=np.float32)
+    samples[10] = np.nan
+    sf.write(tmp_path / "audio" / "two.wav", samples, 16000, subtype="FLOAT")
+    inferencer = Inferencer(pipeline, {"test": loader}, [], tmp_path / "out")
+    with pytest.raises(AudioReadError, match=r"two\.wav: samples are not finite"):
+        inferencer.run()
