@@ -1,18 +1,35 @@
-"""Hand-built hostile archives, shared by the extraction tests and `bench/reliability.py`.
+"""Hand-built hostile inputs, shared by the tests and `bench/reliability.py`: archives, bad
+utterance ids, transcripts that are not UTF-8.
 
-Each `*_members` function returns tar members as (TarInfo, data) pairs; `write_tar` packs them.
-The other builders write a finished archive to `path` and return it.
+The tar builders return members as (TarInfo, data) pairs that `write_tar` packs; the other
+archive builders write a finished archive to `path` and return it.
 """
 
+import bz2
+import gzip
 import io
+import json
+import lzma
 import os
 import stat
 import tarfile
 import zipfile
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from functools import partial
 from pathlib import Path
 
+from src.datasets import (
+    CommonVoiceDataset,
+    CustomDirDataset,
+    LibriSpeechDataset,
+    LJSpeechDataset,
+    ManifestDataset,
+)
+from src.datasets.an4 import read_transcription
+from tests.conftest import write_tone
+
 Member = tuple[tarfile.TarInfo, bytes]
+Loader = tuple[Callable[[], object], str]  # (what reads the corpus, the `file:line` expected)
 
 # The CVE-2025-4517 technique: 16 symlinks `a`..`p`, each to a 247-character folder inside the
 # previous one, so `a/b/.../p` is short but resolves to a path of about 4,000 characters.
@@ -65,16 +82,25 @@ def escape_members(levels_up: int) -> list[Member]:
     return members
 
 
+def write_through(name: str, data: bytes) -> list[Member]:
+    """After `escape_members`: a file `escape/<name>`, which lands outside."""
+    return [member(f"escape/{name}", data)]
+
+
+def overwrite_through(victim: str, data: bytes) -> list[Member]:
+    """After `escape_members`: a hard link `hard` to `escape/<victim>`, then a file `hard`
+    written through it, overwriting the existing file `victim` outside with `data`."""
+    return [member("hard", type=tarfile.LNKTYPE, linkname=f"escape/{victim}"), member("hard", data)]
+
+
 def symlink_chain_write(levels_up: int, name: str, data: bytes) -> list[Member]:
-    """The PATH_MAX symlink chain, then a file `escape/<name>`: `name` lands `levels_up` above."""
-    return [*escape_members(levels_up), member(f"escape/{name}", data)]
+    """The PATH_MAX symlink chain, then a file `name` written `levels_up` above the target."""
+    return [*escape_members(levels_up), *write_through(name, data)]
 
 
 def hardlink_overwrite(levels_up: int, victim: str, data: bytes) -> list[Member]:
-    """The chain, a hard link `hard` to `escape/<victim>`, then a file `hard` written through
-    it: the existing file `victim`, `levels_up` above the target, is overwritten with `data`."""
-    link = member("hard", type=tarfile.LNKTYPE, linkname=f"escape/{victim}")
-    return [*escape_members(levels_up), link, member("hard", data)]
+    """The chain, then the file `victim`, `levels_up` above the target, overwritten."""
+    return [*escape_members(levels_up), *overwrite_through(victim, data)]
 
 
 def symlink_then_file() -> list[Member]:
@@ -123,12 +149,8 @@ def sparse_tar(path: Path, real_size: int = 20 << 30, compression: str = "gz") -
     put(148, b"        ")
     put(148, b"%06o\0 " % sum(header))
     body = bytes(header) + b"x".ljust(512, b"\0") + bytes(1024)
-    opener = {"gz": "gzip", "bz2": "bz2", "xz": "lzma", "": None}[compression]
-    if opener is None:
-        path.write_bytes(body)
-    else:
-        module = __import__(opener)
-        path.write_bytes(module.compress(body))
+    compress = {"gz": gzip.compress, "bz2": bz2.compress, "xz": lzma.compress, "": bytes}
+    path.write_bytes(compress[compression](body))
     return path
 
 
@@ -213,3 +235,74 @@ def snapshot(folder: Path, skip: Path | None = None) -> dict[str, bytes | str]:
                 found[relative] = "dir"
         dirs[:] = [name for name in dirs if not (Path(root) / name).is_symlink()]
     return found
+
+
+# Utterance ids that cannot name an output file on their own (`<id>.txt`).
+BAD_IDS = ["../../x", "a/b", "a\\b", ".hidden", "..", ".", "", "nul\x00byte", "new\nline", 7]
+
+
+def write_manifest(folder: Path, ids: Iterable[object]) -> Path:
+    """`folder/m.jsonl`: one short tone per id, in order (line N has `<N-1>.wav`)."""
+    lines = []
+    for index, utterance_id in enumerate(ids):
+        write_tone(folder / f"{index}.wav", 0.1)
+        lines.append({"path": f"{index}.wav", "duration": 0.1, "text": "a", "id": utterance_id})
+    manifest = folder / "m.jsonl"
+    manifest.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    return manifest
+
+
+# A corpus of each kind whose transcript holds bytes that are not UTF-8: each builder lays it
+# out in `folder` and returns what reads it and the `file:line` its error must name.
+def _custom_dir(folder: Path, encoder) -> Loader:
+    write_tone(folder / "a.wav", 0.1)
+    (folder / "a.txt").write_bytes(b"caf\xe9\n")
+    return lambda: CustomDirDataset(folder, folder, text_encoder=encoder), r"a\.txt:1"
+
+
+def _librispeech(folder: Path, encoder) -> Loader:
+    chapter = folder / "dev-clean" / "19" / "198"
+    chapter.mkdir(parents=True)
+    write_tone(chapter / "19-198-0000.flac", 0.1)
+    write_tone(chapter / "19-198-0001.flac", 0.1)
+    (chapter / "19-198.trans.txt").write_bytes(b"19-198-0000 YES\n19-198-0001 CAF\xc9\n")
+    load = partial(LibriSpeechDataset, "dev-clean", folder, download=False, text_encoder=encoder)
+    return load, r"19-198\.trans\.txt:2"
+
+
+def _an4(folder: Path, encoder) -> Loader:
+    path = folder / "an4_train.transcription"
+    path.write_bytes(b"<s> YES </s> (an251-fash-b)\n<s> NO\xff </s> (an252-fash-b)\n")
+    return lambda: read_transcription(path), r"an4_train\.transcription:2"
+
+
+def _ljspeech(folder: Path, encoder) -> Loader:
+    (folder / "wavs").mkdir()
+    write_tone(folder / "wavs" / "LJ001-0001.wav", 0.1)
+    (folder / "metadata.csv").write_bytes(b"LJ001-0001|Fine|fine\nLJ001-0002|Bad \x80|bad\n")
+    return lambda: LJSpeechDataset(folder, part="all", text_encoder=encoder), r"metadata\.csv:2"
+
+
+def _manifest(folder: Path, encoder) -> Loader:
+    write_tone(folder / "x.wav", 0.1)
+    good = json.dumps({"path": "x.wav", "duration": 0.1, "text": "a"}).encode()
+    (folder / "m.jsonl").write_bytes(good + b'\n{"path": "x.wav", "text": "\xfe"}\n')
+    return lambda: ManifestDataset(folder / "m.jsonl", text_encoder=encoder), r"m\.jsonl:2"
+
+
+def _common_voice(folder: Path, encoder) -> Loader:
+    (folder / "clips").mkdir()
+    write_tone(folder / "clips" / "a.mp3", 0.1)
+    rows = b"client_id\tpath\tsentence\nc0\ta.mp3\thello\nc1\tb.mp3\tna\xefve\n"
+    (folder / "train.tsv").write_bytes(rows)
+    return lambda: CommonVoiceDataset(folder, text_encoder=encoder), r"train\.tsv:3"
+
+
+NON_UTF8_TRANSCRIPTS = {
+    "custom_dir": _custom_dir,
+    "librispeech": _librispeech,
+    "an4": _an4,
+    "ljspeech": _ljspeech,
+    "manifest": _manifest,
+    "common_voice": _common_voice,
+}

@@ -81,15 +81,18 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         cut = state.cut_after.pop(self.path, None)
         sent = body if cut is None else body[:cut]
-        if fault == "chunked":
+        self.close_connection = True
+        try:
+            if fault != "chunked":
+                self.wfile.write(sent)
+                return
             for offset in range(0, len(sent), 65536):
                 piece = sent[offset : offset + 65536]
                 self.wfile.write(b"%x\r\n%s\r\n" % (len(piece), piece))
             if cut is None:
                 self.wfile.write(b"0\r\n\r\n")
-        else:
-            self.wfile.write(sent)
-        self.close_connection = True
+        except (BrokenPipeError, ConnectionResetError):  # the client stopped reading: fine
+            pass
 
 
 @contextmanager

@@ -162,9 +162,10 @@ def _tar_kind(info: tarfile.TarInfo) -> str | None:
         return "a sparse file"
     if info.type in (tarfile.REGTYPE, tarfile.AREGTYPE, tarfile.DIRTYPE):
         return None
+    link = info.linkname if len(info.linkname) <= 60 else info.linkname[:57] + "..."
     kinds = {
-        tarfile.SYMTYPE: f"a symlink (to {info.linkname!r})",
-        tarfile.LNKTYPE: f"a hard link (to {info.linkname!r})",
+        tarfile.SYMTYPE: f"a symlink (to {link!r})",
+        tarfile.LNKTYPE: f"a hard link (to {link!r})",
         tarfile.CHRTYPE: "a character device",
         tarfile.BLKTYPE: "a block device",
         tarfile.FIFOTYPE: "a fifo",

@@ -1,8 +1,6 @@
 """Utterance ids name output files (`<save_path>/<partition>/<id>.txt`): every corpus's ids are
 checked once, in `BaseDataset`, with errors naming the manifest line or the file."""
 
-import json
-
 import pytest
 
 from src.datasets import CustomDirDataset, ManifestDataset
@@ -10,24 +8,14 @@ from src.datasets.base_dataset import validate_utterance_id
 from src.datasets.export import export_folder
 from src.datasets.manifest import read_manifest
 from src.text_encoder import CTCCharTextEncoder
+from tests import hostile
 from tests.conftest import write_tone
+from tests.hostile import write_manifest
 
 ENCODER = CTCCharTextEncoder()
-BAD_IDS = ["../../x", "a/b", "a\\b", ".hidden", "..", ".", "", "nul\x00byte", "new\nline", 7]
 
 
-def write_manifest(folder, ids) -> object:
-    """A manifest of one tone per id (the first line gets the path `0.wav`)."""
-    lines = []
-    for index, utterance_id in enumerate(ids):
-        write_tone(folder / f"{index}.wav", 0.1)
-        lines.append({"path": f"{index}.wav", "duration": 0.1, "text": "a", "id": utterance_id})
-    manifest = folder / "m.jsonl"
-    manifest.write_text("".join(json.dumps(line) + "\n" for line in lines))
-    return manifest
-
-
-@pytest.mark.parametrize("bad", BAD_IDS, ids=repr)
+@pytest.mark.parametrize("bad", hostile.BAD_IDS, ids=repr)
 def test_an_id_that_cannot_name_a_file_is_an_error_naming_the_manifest_line(tmp_path, bad):
     manifest = write_manifest(tmp_path, ["fine-1", bad])
     with pytest.raises(

@@ -1,6 +1,5 @@
 import json
 import logging
-from functools import partial
 
 import numpy as np
 import pytest
@@ -9,16 +8,13 @@ import torch
 
 from src.datasets import (
     BaseDataset,
-    CommonVoiceDataset,
     CustomDirDataset,
-    LibriSpeechDataset,
-    LJSpeechDataset,
     ManifestDataset,
     collate_fn,
 )
-from src.datasets.an4 import read_transcription
 from src.text_encoder import CTCCharTextEncoder
 from src.utils.audio import AudioReadError, load_audio
+from tests import hostile
 from tests.conftest import write_tone
 
 ENCODER = CTCCharTextEncoder()
@@ -199,55 +195,9 @@ def test_characters_outside_the_vocabulary_are_dropped_and_reported_once(tmp_pat
         assert sum(f"dropping {char!r}" in message for message in reported) == 1
 
 
-def _custom_dir(folder):
-    write_tone(folder / "a.wav", 0.1)
-    (folder / "a.txt").write_bytes(b"caf\xe9\n")
-    return lambda: CustomDirDataset(folder, folder, text_encoder=ENCODER), r"a\.txt:1"
-
-
-def _librispeech(folder):
-    chapter = folder / "dev-clean" / "19" / "198"
-    chapter.mkdir(parents=True)
-    write_tone(chapter / "19-198-0000.flac", 0.1)
-    write_tone(chapter / "19-198-0001.flac", 0.1)
-    (chapter / "19-198.trans.txt").write_bytes(b"19-198-0000 YES\n19-198-0001 CAF\xc9\n")
-    load = partial(LibriSpeechDataset, "dev-clean", folder, download=False, text_encoder=ENCODER)
-    return load, r"19-198\.trans\.txt:2"
-
-
-def _an4(folder):
-    path = folder / "an4_train.transcription"
-    path.write_bytes(b"<s> YES </s> (an251-fash-b)\n<s> NO\xff </s> (an252-fash-b)\n")
-    return lambda: read_transcription(path), r"an4_train\.transcription:2"
-
-
-def _ljspeech(folder):
-    (folder / "wavs").mkdir()
-    write_tone(folder / "wavs" / "LJ001-0001.wav", 0.1)
-    (folder / "metadata.csv").write_bytes(b"LJ001-0001|Fine|fine\nLJ001-0002|Bad \x80|bad\n")
-    return lambda: LJSpeechDataset(folder, part="all", text_encoder=ENCODER), r"metadata\.csv:2"
-
-
-def _manifest(folder):
-    write_tone(folder / "x.wav", 0.1)
-    good = json.dumps({"path": "x.wav", "duration": 0.1, "text": "a"}).encode()
-    (folder / "m.jsonl").write_bytes(good + b'\n{"path": "x.wav", "text": "\xfe"}\n')
-    return lambda: ManifestDataset(folder / "m.jsonl", text_encoder=ENCODER), r"m\.jsonl:2"
-
-
-def _common_voice(folder):
-    (folder / "clips").mkdir()
-    write_tone(folder / "clips" / "a.mp3", 0.1)
-    rows = b"client_id\tpath\tsentence\nc0\ta.mp3\thello\nc1\tb.mp3\tna\xefve\n"
-    (folder / "train.tsv").write_bytes(rows)
-    return lambda: CommonVoiceDataset(folder, text_encoder=ENCODER), r"train\.tsv:3"
-
-
-@pytest.mark.parametrize(
-    "corpus", [_custom_dir, _librispeech, _an4, _ljspeech, _manifest, _common_voice]
-)
+@pytest.mark.parametrize("corpus", hostile.NON_UTF8_TRANSCRIPTS)
 def test_a_transcript_that_is_not_utf8_is_an_error_naming_the_file_and_line(tmp_path, corpus):
-    load, location = corpus(tmp_path)
+    load, location = hostile.NON_UTF8_TRANSCRIPTS[corpus](tmp_path, ENCODER)
     with pytest.raises(ValueError, match=location + r": not UTF-8 text \(byte 0x"):
         load()
 
