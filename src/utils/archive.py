@@ -61,8 +61,10 @@ def archive_format(archive: Path) -> str:
 def member_path(archive: Path, name: str) -> PurePosixPath:
     """The relative path a member name stands for; refuses one that could leave the target."""
     problem = None
-    if not name or any(unicodedata.category(char) == "Cc" for char in name):
-        problem = "an empty name or a control character"
+    if not name:
+        problem = "an empty name"
+    elif any(unicodedata.category(char) == "Cc" for char in name):
+        problem = "a control character"
     elif "\\" in name:
         problem = "a backslash"
     elif name.startswith("/"):
