@@ -448,7 +448,6 @@ def main(argv: list[str] | None = None) -> int:
     if args.list:
         print("\n".join(entry.name for entry in chosen))
         return 0
-    logging.disable(logging.WARNING)  # the retries' warnings; the table says what happened
     start = time.perf_counter()
     print("| case | expected | held | nothing lost | detail |\n|---|---|---|---|---|")
     held = intact = 0
@@ -468,4 +467,5 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
+    logging.disable(logging.WARNING)  # the retries' warnings: the table says what happened
     sys.exit(main())
