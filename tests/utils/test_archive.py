@@ -1,10 +1,12 @@
 """Extraction of hand-built hostile archives: every refusal leaves nothing behind, outside the
 target or in it, and no staging folder."""
 
+import io
 import os
 import re
 import tarfile
 import zipfile
+from pathlib import PurePosixPath
 
 import pytest
 
@@ -181,3 +183,12 @@ def test_default_caps_are_the_documented_ones():
     assert "`max_bytes` (default 256 GiB)" in section
     assert "`max_ratio` (default 20)" in section
     assert "1 MiB" in section
+
+
+def test_the_cap_counts_bytes_as_written_not_as_declared(box):
+    """tarfile and zipfile stop at a member's declared size; the count does not rely on it."""
+    budget = archive_module._Budget(box / "victim.txt", max_bytes=1000, max_ratio=1e9)
+    writer = archive_module._Writer(box / "victim.txt", box, budget)
+    budget.expect("liar.bin", 10)  # the header says 10 bytes...
+    with pytest.raises(UnsafeArchiveError, match="'liar.bin' takes the extracted size past"):
+        writer.file(PurePosixPath("liar.bin"), io.BytesIO(bytes(5000)), executable=False)
