@@ -18,6 +18,7 @@ from src.datasets.base_dataset import BaseDataset, IndexEntry, index_duration
 from src.datasets.manifest import select_speakers
 from src.datasets.preparation import cached_index, fetch_and_extract
 from src.utils.download import DownloadError
+from src.utils.files import read_text
 
 logger = logging.getLogger(__name__)
 
@@ -35,7 +36,7 @@ _TRANSCRIPTION_LINE = re.compile(r"<s>(.*)</s>\s*\(([^()\s]+)\)")
 def read_transcription(path: Path) -> dict[str, str]:
     """Utterance id -> text from lines like `<s> YES </s> (an251-fash-b)`."""
     texts: dict[str, str] = {}
-    lines = path.read_text(encoding="utf-8").splitlines()
+    lines = read_text(path).splitlines()
     for line_number, line in enumerate(lines, start=1):
         if not line.strip():
             continue
@@ -55,7 +56,9 @@ def read_part(etc_dir: Path, part: str) -> list[dict[str, str]]:
     texts = read_transcription(etc_dir / f"an4_{part}.transcription")
     fileids_path = etc_dir / f"an4_{part}.fileids"
     utterances, seen = [], set()
-    for fileid in fileids_path.read_text(encoding="utf-8").split():
+    for fileid in read_text(fileids_path).split():
+        if fileid.startswith("/") or "\\" in fileid or ".." in PurePosixPath(fileid).parts:
+            raise ValueError(f"{fileids_path}: file id {fileid!r} points outside the wav folder")
         utterance_id, speaker = PurePosixPath(fileid).name, PurePosixPath(fileid).parent.name
         if utterance_id not in texts:
             raise ValueError(

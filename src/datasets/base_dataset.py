@@ -2,8 +2,9 @@
 
 import logging
 import random
+import unicodedata
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from itertools import pairwise
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,9 @@ from src.utils.audio import AudioReadError, load_audio
 
 logger = logging.getLogger(__name__)
 
-IndexEntry = dict[str, Any]  # id, path, text, duration (None: read from the file's header)
+# id, path, text, duration (None: read from the file's header)[, location: "file:line"]
+IndexEntry = dict[str, Any]
+MAX_ID_BYTES = 200  # `<id>.txt` and `<id>.flac` stay within the usual 255-byte file name limit
 OutputLength = Callable[[torch.Tensor], torch.Tensor]  # audio samples (N,) -> model frames (N,)
 
 
@@ -41,6 +44,52 @@ def index_duration(path: str | Path) -> float | None:
         return header_duration(path)
     except AudioReadError:
         return None
+
+
+def validate_utterance_id(utterance_id: Any, location: str) -> str:
+    """`utterance_id` if it can name an output file on its own (`<id>.txt`), else a
+    `ValueError` naming `location`: a non-empty string with no path separator (`/`, `\\`), no
+    leading dot (so neither `.` nor `..`), no control character (NUL included), at most
+    `MAX_ID_BYTES` bytes of UTF-8."""
+    problem = None
+    if not isinstance(utterance_id, str):
+        problem = f"is not a string but {type(utterance_id).__name__}"
+    elif not utterance_id:
+        problem = "is empty"
+    elif "/" in utterance_id or "\\" in utterance_id:
+        problem = "holds a path separator"
+    elif utterance_id.startswith("."):
+        problem = "starts with a dot"
+    elif any(unicodedata.category(char) == "Cc" for char in utterance_id):
+        problem = "holds a control character"
+    elif len(utterance_id.encode("utf-8")) > MAX_ID_BYTES:
+        problem = f"is longer than {MAX_ID_BYTES} bytes"
+    if problem is not None:
+        raise ValueError(
+            f"{location}: utterance id {utterance_id!r} {problem}; ids name output files "
+            "(<id>.txt), so they must be plain file names"
+        )
+    return utterance_id
+
+
+def entry_location(entry: IndexEntry) -> str:
+    """Where an entry comes from: its `file:line`, else its audio file."""
+    return str(entry.get("location") or entry["path"])
+
+
+def check_utterance_ids(index: Iterable[IndexEntry]) -> None:
+    """Every id is valid (`validate_utterance_id`) and unique: two utterances of one partition
+    would write the same `<id>.txt`. Errors name the entries' locations."""
+    seen: dict[str, str] = {}
+    for entry in index:
+        location = entry_location(entry)
+        utterance_id = validate_utterance_id(entry.get("id"), location)
+        if utterance_id in seen:
+            raise ValueError(
+                f"utterance id {utterance_id!r} appears twice, at {seen[utterance_id]} and "
+                f"{location}; each utterance writes <id>.txt, so ids must be unique"
+            )
+        seen[utterance_id] = location
 
 
 class BaseDataset(Dataset):
@@ -103,7 +152,8 @@ class BaseDataset(Dataset):
         self._index = index
 
     def _prepare(self, index: list[IndexEntry]) -> list[IndexEntry]:
-        """Copies of the entries with normalised `text` and a known `duration`."""
+        """Copies of the entries with normalised `text` and a known `duration`; ids checked."""
+        check_utterance_ids(index)
         prepared = []
         for entry in index:
             text = entry.get("text")

@@ -1,10 +1,12 @@
 """Mozilla Common Voice: `<split>.tsv` (client_id, path, sentence, ...) and `clips/<path>` mp3."""
 
 import csv
+import io
 from pathlib import Path
 from typing import Any
 
 from src.datasets.base_dataset import BaseDataset, IndexEntry
+from src.utils.files import read_text
 
 REQUIRED_COLUMNS = ("client_id", "path", "sentence")
 
@@ -13,13 +15,13 @@ def read_tsv(path: Path, required: tuple[str, ...]) -> list[tuple[int, dict[str,
     """(line number, row) for each data row of a tab-separated file with a header line."""
     if not path.is_file():
         raise FileNotFoundError(f"Common Voice file not found: {path}")
-    with path.open(encoding="utf-8", newline="") as file:
-        # Sentences hold unbalanced quotes: no quoting at all, only the tab delimiter.
-        reader = csv.DictReader(file, delimiter="\t", quoting=csv.QUOTE_NONE)
-        missing = [column for column in required if column not in (reader.fieldnames or [])]
-        if missing:
-            raise ValueError(f"{path}: no column(s) {missing} in its header {reader.fieldnames}")
-        return [(line_number, row) for line_number, row in enumerate(reader, start=2)]
+    # Sentences hold unbalanced quotes: no quoting at all, only the tab delimiter.
+    file = io.StringIO(read_text(path), newline="")
+    reader = csv.DictReader(file, delimiter="\t", quoting=csv.QUOTE_NONE)
+    missing = [column for column in required if column not in (reader.fieldnames or [])]
+    if missing:
+        raise ValueError(f"{path}: no column(s) {missing} in its header {reader.fieldnames}")
+    return [(line_number, row) for line_number, row in enumerate(reader, start=2)]
 
 
 def read_clip_durations(path: Path) -> dict[str, float]:
@@ -50,6 +52,7 @@ def index_common_voice(data_dir: str | Path, split: str) -> list[IndexEntry]:
                 "text": row["sentence"],
                 "duration": durations.get(clip),  # None: read from the file's header
                 "speaker": row["client_id"],
+                "location": f"{tsv}:{line_number}",
             }
         )
     return index

@@ -5,6 +5,7 @@ from typing import Any
 
 from src.datasets.base_dataset import BaseDataset, IndexEntry, header_duration
 from src.utils.audio import AUDIO_EXTENSIONS, AudioReadError
+from src.utils.files import read_text
 
 
 def _duration(path: Path) -> float:
@@ -23,10 +24,6 @@ def index_audio_dir(
     paths = sorted(p for p in audio_dir.iterdir() if p.suffix.lower() in AUDIO_EXTENSIONS)
     if not paths:
         raise FileNotFoundError(f"no audio files ({', '.join(AUDIO_EXTENSIONS)}) in {audio_dir}")
-    stems = [p.stem for p in paths]
-    clashes = sorted({stem for stem in stems if stems.count(stem) > 1})
-    if clashes:
-        raise ValueError(f"{audio_dir}: several audio files share an utterance id: {clashes}")
     index = []
     for path in paths:
         text = ""
@@ -34,7 +31,7 @@ def index_audio_dir(
             transcript = Path(transcription_dir) / f"{path.stem}.txt"
             if not transcript.is_file():
                 raise FileNotFoundError(f"no transcription for utterance {path.stem}: {transcript}")
-            text = transcript.read_text(encoding="utf-8").strip()
+            text = read_text(transcript).strip()
         index.append(
             {"id": path.stem, "path": str(path), "text": text, "duration": _duration(path)}
         )

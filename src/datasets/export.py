@@ -13,22 +13,20 @@ import shutil
 from collections.abc import Sequence
 from pathlib import Path
 
-from src.datasets.base_dataset import IndexEntry
+from src.datasets.base_dataset import IndexEntry, check_utterance_ids
 from src.datasets.manifest import held_out_speakers, read_manifest, select_speakers
 
 
 def export_folder(index: Sequence[IndexEntry], out_dir: str | Path) -> Path:
     """Copy each entry's audio to `out_dir/<id><suffix>` and write its text to `out_dir/<id>.txt`.
 
-    Refuses a non-empty `out_dir` (nothing is overwritten) and ids that would collide.
+    Refuses a non-empty `out_dir` (nothing is overwritten) and ids that are not plain file
+    names or would collide (`check_utterance_ids`).
     """
     out_dir = Path(out_dir)
     if out_dir.exists() and any(out_dir.iterdir()):
         raise FileExistsError(f"output folder is not empty: {out_dir}")
-    ids = [entry["id"] for entry in index]
-    duplicates = sorted({utterance_id for utterance_id in ids if ids.count(utterance_id) > 1})
-    if duplicates:
-        raise ValueError(f"several utterances share an id: {duplicates}")
+    check_utterance_ids(index)
     out_dir.mkdir(parents=True, exist_ok=True)
     for entry in index:
         source = Path(entry["path"])

@@ -13,6 +13,7 @@ from filelock import FileLock
 from src.datasets.base_dataset import BaseDataset, IndexEntry, index_duration
 from src.datasets.preparation import cached_index, fetch_and_extract
 from src.utils.download import DownloadError
+from src.utils.files import read_text
 
 logger = logging.getLogger(__name__)
 
@@ -75,7 +76,7 @@ def read_transcripts(part_dir: Path) -> dict[str, str]:
     """Utterance id -> text from every `<speaker>/<chapter>/*.trans.txt`."""
     texts: dict[str, str] = {}
     for transcript in sorted(part_dir.glob("*/*/*.trans.txt")):
-        lines = transcript.read_text(encoding="utf-8").splitlines()
+        lines = read_text(transcript).splitlines()
         for line_number, line in enumerate(lines, start=1):
             if not line.strip():
                 continue

@@ -1,35 +1,38 @@
 """LJ Speech: `metadata.csv` (`id|raw text|normalized text`) and `wavs/<id>.wav`, one speaker."""
 
 import csv
+import io
 import zlib
 from pathlib import Path
 from typing import Any
 
 from src.datasets.base_dataset import BaseDataset, IndexEntry
 from src.utils.audio import AUDIO_EXTENSIONS
+from src.utils.files import read_text
 
 PARTS = ("train", "val", "test", "all")
 
 
-def read_metadata(path: Path) -> list[tuple[str, str]]:
-    """(id, text) for each line: the normalized column, or the raw one when it is empty."""
+def read_metadata(path: Path) -> list[tuple[str, str, str]]:
+    """(`file:line`, id, text) for each line: the normalized column, or the raw one when it is
+    empty."""
     if not path.is_file():
         raise FileNotFoundError(f"LJ Speech metadata not found: {path}")
     rows = []
-    with path.open(encoding="utf-8", newline="") as file:
-        # Texts hold unbalanced quotes: no quoting at all, only the "|" delimiter.
-        for line_number, row in enumerate(
-            csv.reader(file, delimiter="|", quoting=csv.QUOTE_NONE), start=1
-        ):
-            if not row:
-                continue
-            if len(row) > 3:
-                raise ValueError(f"{path}:{line_number}: expected id|raw text|normalized text")
-            utterance_id, *texts = (column.strip() for column in row)
-            text = next((text for text in reversed(texts) if text), None)
-            if text is None:
-                raise ValueError(f"{path}:{line_number}: no transcript for {utterance_id}")
-            rows.append((utterance_id, text))
+    # Texts hold unbalanced quotes: no quoting at all, only the "|" delimiter.
+    file = io.StringIO(read_text(path), newline="")
+    for line_number, row in enumerate(
+        csv.reader(file, delimiter="|", quoting=csv.QUOTE_NONE), start=1
+    ):
+        if not row:
+            continue
+        if len(row) > 3:
+            raise ValueError(f"{path}:{line_number}: expected id|raw text|normalized text")
+        utterance_id, *texts = (column.strip() for column in row)
+        text = next((text for text in reversed(texts) if text), None)
+        if text is None:
+            raise ValueError(f"{path}:{line_number}: no transcript for {utterance_id}")
+        rows.append((f"{path}:{line_number}", utterance_id, text))
     return rows
 
 
@@ -65,8 +68,9 @@ def index_ljspeech(
             "text": text,
             "duration": None,  # read from the file's header
             "speaker": "LJ",
+            "location": location,
         }
-        for utterance_id, text in read_metadata(data_dir / "metadata.csv")
+        for location, utterance_id, text in read_metadata(data_dir / "metadata.csv")
         if part == "all" or part_of(utterance_id, val_percent, test_percent) == part
     ]
 

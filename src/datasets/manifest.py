@@ -1,5 +1,6 @@
 """A dataset over a JSONL manifest: one {"path", "duration", "text"[, "id"]} object per line."""
 
+import io
 import json
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -8,6 +9,7 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from src.datasets.base_dataset import BaseDataset, IndexEntry
+from src.utils.files import read_text
 
 
 def iter_jsonl(path: str | Path) -> Iterator[tuple[str, dict[str, Any]]]:
@@ -16,22 +18,23 @@ def iter_jsonl(path: str | Path) -> Iterator[tuple[str, dict[str, Any]]]:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"manifest not found: {path}")
-    with path.open(encoding="utf-8") as lines:
-        for line_number, line in enumerate(lines, start=1):
-            if not line.strip():
-                continue
-            location = f"{path}:{line_number}"
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as error:
-                raise ValueError(f"{location}: bad manifest line ({error!r})") from error
-            if not isinstance(record, dict):
-                raise ValueError(f"{location}: bad manifest line (not a JSON object)")
-            yield location, record
+    lines = io.StringIO(read_text(path), newline=None)  # universal newlines, as open() reads
+    for line_number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        location = f"{path}:{line_number}"
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as error:
+            raise ValueError(f"{location}: bad manifest line ({error!r})") from error
+        if not isinstance(record, dict):
+            raise ValueError(f"{location}: bad manifest line (not a JSON object)")
+        yield location, record
 
 
 def read_manifest(manifest_path: str | Path, root: str | Path | None = None) -> list[IndexEntry]:
-    """Parse a manifest; relative paths resolve against `root` (default: the manifest's folder)."""
+    """Parse a manifest; relative paths resolve against `root` (default: the manifest's folder).
+    Each entry's `location` is its `file:line`."""
     manifest_path = Path(manifest_path)
     root = Path(root) if root is not None else manifest_path.parent
     index = []
@@ -44,6 +47,7 @@ def read_manifest(manifest_path: str | Path, root: str | Path | None = None) -> 
                     "text": record["text"],
                     "duration": float(record["duration"]),
                     "speaker": record.get("speaker"),
+                    "location": location,
                 }
             )
         except (KeyError, TypeError, ValueError) as error:

@@ -12,7 +12,8 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from src.datasets.base_dataset import IndexEntry
-from src.utils.download import DownloadError, download, extract_archive
+from src.utils.archive import extract_archive
+from src.utils.download import DownloadError, download
 from src.utils.files import atomic_output
 
 logger = logging.getLogger(__name__)

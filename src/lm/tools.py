@@ -20,7 +20,7 @@ from contextlib import contextmanager
 from itertools import pairwise
 from pathlib import Path
 
-from src.utils.download import extract_archive
+from src.utils.archive import extract_archive
 from src.utils.files import atomic_output
 
 logger = logging.getLogger(__name__)

@@ -19,6 +19,7 @@ from src.metrics.error_rates import (
     word_edits,
 )
 from src.text_encoder.ctc_char_text_encoder import normalize_text
+from src.utils.files import read_text as read_utf8
 
 MAX_LISTED_IDS = 10
 
@@ -73,9 +74,9 @@ def list_text_files(folder: Path, role: str) -> dict[str, Path]:
 def read_text(path: Path) -> str:
     """A UTF-8 text file; unreadable or non-UTF-8 content is an error naming the file."""
     try:
-        return path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as error:
-        raise MetricsInputError(f"{path} is not valid UTF-8 ({error.reason})") from None
+        return read_utf8(path)
+    except ValueError as error:  # names path:line and the byte
+        raise MetricsInputError(str(error)) from None
     except OSError as error:
         raise MetricsInputError(f"cannot read {path}: {error.strerror or error}") from None
 

@@ -37,6 +37,26 @@ def utterance_records(batch: Batch, with_reference: bool) -> Iterator[dict[str, 
         yield record
 
 
+def json_line(record: dict[str, Any]) -> str:
+    """A record as one line of strict JSON: a NaN or inf score (a diverged model) is an error
+    naming the utterance, not a `NaN` that JSON readers reject."""
+    try:
+        return json.dumps(record, allow_nan=False)
+    except ValueError as error:
+        raise ValueError(
+            f"utterance {record['id']}: a score is not finite (NaN or inf) in {record} ({error})"
+        ) from error
+
+
+def output_path(folder: Path, utterance_id: str) -> Path:
+    """`folder/<id>.txt`, refused unless it resolves to a file directly in `folder` (the
+    datasets check ids already; this guards any index that skipped that check)."""
+    path = folder / f"{utterance_id}.txt"
+    if path.resolve().parent != folder.resolve():
+        raise ValueError(f"utterance id {utterance_id!r} would write outside {folder}: {path}")
+    return path
+
+
 class Inferencer:
     def __init__(
         self,
@@ -75,9 +95,9 @@ class Inferencer:
             for batch in tqdm(loader, desc=f"inference {name}"):
                 batch = self.pipeline.decode(self.pipeline.forward(batch))
                 for record in utterance_records(batch, with_reference=scored):
-                    predictions.write(json.dumps(record) + "\n")
+                    predictions.write(json_line(record) + "\n")
                     text = record["decoders"][self.output_decoder]["text"]
-                    (out_dir / f"{record['id']}.txt").write_text(text + "\n", encoding="utf-8")
+                    output_path(out_dir, record["id"]).write_text(text + "\n", encoding="utf-8")
                 if scored:
                     for metric in self.metrics:
                         tracker.update(metric.name, *metric(**batch))

@@ -33,7 +33,8 @@ def _read_with_ffmpeg(path: Path, sample_rate: int) -> tuple[np.ndarray, int]:
 
 
 def load_audio(path: str | Path, sample_rate: int = 16000) -> torch.Tensor:
-    """Read a file as a mono float32 waveform (L,) at `sample_rate`."""
+    """Read a file as a mono float32 waveform (L,) at `sample_rate`. Unreadable files and
+    samples that are not finite (NaN, inf: float wav) raise `AudioReadError` naming the file."""
     path = Path(path)
     if path.suffix.lower() in FFMPEG_ONLY_EXTENSIONS:
         samples, file_rate = _read_with_ffmpeg(path, sample_rate)
@@ -43,6 +44,8 @@ def load_audio(path: str | Path, sample_rate: int = 16000) -> torch.Tensor:
         except (sf.LibsndfileError, RuntimeError, OSError) as error:
             raise AudioReadError(f"{path}: cannot read audio ({error})") from error
         samples = samples.mean(axis=1)
+    if not np.isfinite(samples).all():
+        raise AudioReadError(f"{path}: samples are not finite (NaN or inf)")
     audio = torch.from_numpy(np.ascontiguousarray(samples))
     if file_rate != sample_rate:
         audio = torchaudio.functional.resample(audio, file_rate, sample_rate)

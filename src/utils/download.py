@@ -1,18 +1,17 @@
-"""Fetching files over HTTP(S): resumable, checksum-verified, with a progress bar; and safe
-archive extraction. Used by the corpus downloaders, the LM downloader and the model registry.
+"""Fetching files over HTTP(S): resumable, checksum-verified, with a progress bar. Used by the
+corpus downloaders, the LM downloader and the model registry (archives: `src.utils.archive`).
 
     path = download(url, "data/dev-clean.tar.gz", checksum="md5:42e2234b...")
-    extract_archive(path, "data/librispeech")
 """
 
 import hashlib
+import http.client
 import logging
+import re
 import shutil
-import tarfile
 import time
 import urllib.error
 import urllib.request
-import zipfile
 from pathlib import Path
 
 from tqdm import tqdm
@@ -22,7 +21,10 @@ from src.utils.files import atomic_output
 logger = logging.getLogger(__name__)
 
 CHUNK_BYTES = 1 << 20
-ALGORITHMS = ("md5", "sha1", "sha256")
+DIGEST_LENGTHS = {"md5": 32, "sha1": 40, "sha256": 64}  # hex digits of each algorithm
+ALGORITHMS = tuple(DIGEST_LENGTHS)
+_CONTENT_RANGE = re.compile(r"bytes (\d+)-(\d+)/(\d+|\*)")
+_UNSATISFIED_RANGE = re.compile(r"bytes \*/(\d+)")
 
 
 class DownloadError(RuntimeError):
@@ -33,14 +35,23 @@ class ChecksumError(DownloadError):
     """A fetched or local file does not match its expected checksum."""
 
 
+class UnconfirmedSizeError(DownloadError):
+    """The server gave no size (no Content-Length, no Content-Range total) and no checksum was
+    given: a body cut short would look whole, so the file is not kept."""
+
+
 def parse_checksum(checksum: str) -> tuple[str, str]:
-    """'md5:abc...' -> ('md5', 'abc...'); the algorithm is one of `ALGORITHMS`."""
-    algorithm, _, digest = checksum.partition(":")
-    if algorithm not in ALGORITHMS or not digest:
+    """'md5:abc...' -> ('md5', 'abc...'): one of `ALGORITHMS` and a hex digest of its length."""
+    algorithm, _, digest = str(checksum).partition(":")
+    digest = digest.lower()
+    length = DIGEST_LENGTHS.get(algorithm)
+    if length is None or not re.fullmatch(f"[0-9a-f]{{{length}}}", digest):
         raise ValueError(
-            f"checksum must look like '<{'|'.join(ALGORITHMS)}>:<hex>', got {checksum!r}"
+            f"checksum must look like '<{'|'.join(ALGORITHMS)}>:<hex digest>' "
+            f"({', '.join(f'{name} {n} digits' for name, n in DIGEST_LENGTHS.items())}), "
+            f"got {checksum!r}"
         )
-    return algorithm, digest.lower()
+    return algorithm, digest
 
 
 def file_digest(path: str | Path, algorithm: str = "sha256") -> str:
@@ -60,8 +71,62 @@ def verify(path: str | Path, checksum: str | None) -> bool:
     return file_digest(path, algorithm) == expected
 
 
-def _fetch(url: str, partial: Path, timeout: float, show_progress: bool) -> None:
-    """Append the rest of `url` to `partial`, asking for the missing range when it has bytes."""
+def _discard(partial: Path, message: str) -> DownloadError:
+    """Remove a partial file that cannot be resumed; the error to raise (it is retried)."""
+    partial.unlink(missing_ok=True)
+    return DownloadError(f"{message}; starting over")
+
+
+def _expected_size(url: str, response, offset: int, partial: Path) -> tuple[int, int | None]:
+    """(first byte of the body, size of the whole file or None) from the response headers.
+
+    A 206 must start at `offset` and agree with its Content-Length and total; anything else
+    discards the partial file (its bytes would be joined to the wrong ones)."""
+    length = response.headers.get("Content-Length")
+    if length is not None:
+        if not length.strip().isdigit():
+            raise DownloadError(f"{url}: bad Content-Length {length!r}")
+        length = int(length)
+    if response.status == 200:
+        return 0, length
+    if response.status != 206:
+        raise DownloadError(f"{url}: unexpected HTTP status {response.status}")
+    header = response.headers.get("Content-Range", "")
+    match = _CONTENT_RANGE.fullmatch(header.strip())
+    if match is None:
+        raise _discard(partial, f"{url}: a 206 with a bad Content-Range {header!r}")
+    first, last, total = int(match[1]), int(match[2]), match[3]
+    total = None if total == "*" else int(total)
+    if (
+        first != offset
+        or last < first
+        or (total is not None and last != total - 1)
+        or (length is not None and length != last - first + 1)
+    ):
+        raise _discard(
+            partial,
+            f"{url}: asked for bytes from {offset}, got Content-Range {header!r} "
+            f"with Content-Length {length}",
+        )
+    return offset, total
+
+
+def _unsatisfiable(url: str, error: urllib.error.HTTPError, offset: int, partial: Path) -> None:
+    """A 416 for the rest of a partial file: it is whole only if the server's size says so."""
+    header = error.headers.get("Content-Range", "") if error.headers else ""
+    match = _UNSATISFIED_RANGE.fullmatch(header.strip())
+    if match is None or int(match[1]) != offset:
+        raise _discard(
+            partial,
+            f"{url}: 416 for a partial file of {offset} bytes (Content-Range {header!r})",
+        )
+
+
+def _fetch(
+    url: str, partial: Path, timeout: float, show_progress: bool, has_checksum: bool
+) -> None:
+    """Append the rest of `url` to `partial`, asking for the missing range when it has bytes;
+    raises unless the file's size is confirmed (or `has_checksum` will judge it)."""
     offset = partial.stat().st_size if partial.exists() else 0
     request = urllib.request.Request(url, headers={"User-Agent": "ctc-asr"})
     if offset:
@@ -69,17 +134,21 @@ def _fetch(url: str, partial: Path, timeout: float, show_progress: bool) -> None
     try:
         response = urllib.request.urlopen(request, timeout=timeout)
     except urllib.error.HTTPError as error:
-        if error.code == 416 and offset:  # nothing left to send: the partial file is whole
-            return
+        if error.code == 416 and offset:
+            _unsatisfiable(url, error, offset, partial)
+            return  # the partial file is whole
         raise
     with response:
-        if offset and response.status != 206:  # the server ignored the range: start over
-            offset = 0
-        length = response.headers.get("Content-Length")
-        total = offset + int(length) if length is not None else None
-        mode = "ab" if offset else "wb"
+        offset, total = _expected_size(url, response, offset, partial)
+        if total is None and not has_checksum:
+            partial.unlink(missing_ok=True)
+            raise UnconfirmedSizeError(
+                f"{url}: cannot confirm the download is complete: the server sent no "
+                "Content-Length or Content-Range total, and no checksum was given (pass "
+                "checksum='sha256:<hex>' to accept this server)"
+            )
         with (
-            partial.open(mode) as file,
+            partial.open("ab" if offset else "wb") as file,
             tqdm(
                 total=total,
                 initial=offset,
@@ -90,13 +159,14 @@ def _fetch(url: str, partial: Path, timeout: float, show_progress: bool) -> None
                 disable=not show_progress,
             ) as progress,
         ):
-            while chunk := response.read(CHUNK_BYTES):
+            while chunk := response.read1(CHUNK_BYTES):  # writes what arrives, as it arrives
                 file.write(chunk)
                 progress.update(len(chunk))
-    if total is not None and partial.stat().st_size < total:
-        raise DownloadError(
-            f"{url}: connection closed after {partial.stat().st_size} of {total} bytes"
-        )
+    size = partial.stat().st_size
+    if total is not None and size > total:
+        raise _discard(partial, f"{url}: got {size} bytes, more than the {total} announced")
+    if total is not None and size < total:
+        raise DownloadError(f"{url}: connection closed after {size} of {total} bytes")
 
 
 def download(
@@ -110,11 +180,18 @@ def download(
     """Fetch `url` to `destination` unless a file matching `checksum` is already there.
 
     Bytes go to `<destination>.part` first; an interrupted fetch resumes from there with an
-    HTTP Range request (a server that ignores it sends the whole file again). The finished file
-    is verified against `checksum` ('md5:<hex>', 'sha256:<hex>', ...): a mismatch discards it
-    and fetches again, up to `retries` attempts, then raises `ChecksumError`. Only a verified
+    HTTP Range request (a server that ignores it sends the whole file again; a 206 that does
+    not start where asked, or disagrees with its own sizes, discards the partial file). The
+    finished file must have the size the server announced (Content-Length, Content-Range
+    total) and match `checksum` ('md5:<hex>', 'sha256:<hex>', ...; its syntax is checked
+    before any request). With neither a size nor a checksum nothing is kept
+    (`UnconfirmedSizeError`). Cut connections, protocol errors (bad status lines, bad
+    lengths, incomplete chunked bodies) and mismatches are retried, up to `retries`
+    attempts, then raise `DownloadError` (`ChecksumError` for a mismatch). Only a verified
     file is renamed into place.
     """
+    if checksum is not None:
+        parse_checksum(checksum)
     destination = Path(destination)
     if destination.is_file():
         if verify(destination, checksum):
@@ -126,9 +203,12 @@ def download(
     problem = "no attempt made"
     for attempt in range(1, retries + 1):
         try:
-            _fetch(url, partial, timeout, show_progress)
-        except (urllib.error.URLError, OSError, DownloadError) as error:
-            problem = f"attempt {attempt}/{retries}: {error}"
+            _fetch(url, partial, timeout, show_progress, has_checksum=checksum is not None)
+        except UnconfirmedSizeError:
+            raise
+        except (urllib.error.URLError, OSError, http.client.HTTPException, DownloadError) as error:
+            kind = "" if isinstance(error, DownloadError) else f"{type(error).__name__}: "
+            problem = f"attempt {attempt}/{retries}: {kind}{str(error).strip()}"
             logger.warning("%s: %s", url, problem)
             if isinstance(error, urllib.error.HTTPError) and error.code in (403, 404, 410):
                 break
@@ -168,28 +248,3 @@ def fetch(source: str, destination: str | Path, checksum: str | None = None) -> 
     with atomic_output(destination) as partial:
         shutil.copyfile(path, partial)
     return destination
-
-
-def extract_archive(archive: str | Path, target: str | Path) -> Path:
-    """Extract a .tar(.gz|.bz2|.xz) or .zip into `target`; no member may land outside it.
-
-    Tar archives go through tarfile's `data` filter (no absolute paths, `..`, links out of the
-    tree or device files); zip members are checked the same way. A corrupt or truncated
-    archive raises `DownloadError` naming it.
-    """
-    archive, target = Path(archive), Path(target)
-    target.mkdir(parents=True, exist_ok=True)
-    try:
-        if zipfile.is_zipfile(archive):
-            with zipfile.ZipFile(archive) as zipped:
-                root = target.resolve()
-                for member in zipped.namelist():
-                    if not (root / member).resolve().is_relative_to(root):
-                        raise DownloadError(f"{archive}: member {member!r} escapes {target}")
-                zipped.extractall(target)
-        else:
-            with tarfile.open(archive) as tar:
-                tar.extractall(target, filter="data")
-    except (tarfile.TarError, zipfile.BadZipFile, EOFError, OSError) as error:
-        raise DownloadError(f"{archive}: cannot extract ({error})") from error
-    return target

@@ -1,4 +1,5 @@
-"""Writing files so that a reader only ever sees them complete, even after a crash."""
+"""Writing files so that a reader only ever sees them complete, even after a crash; reading
+text files that must be UTF-8 with errors naming the line."""
 
 import os
 import tempfile
@@ -43,3 +44,17 @@ def atomic_output(path: str | Path) -> Iterator[Path]:
         _fsync_folder(path.parent)
     finally:
         temporary.unlink(missing_ok=True)
+
+
+def read_text(path: str | Path) -> str:
+    """The content of a UTF-8 text file; bytes that are not UTF-8 are a `ValueError` naming
+    `path:line` and the byte (not a bare UnicodeDecodeError)."""
+    data = Path(path).read_bytes()
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        line = data.count(b"\n", 0, error.start) + 1
+        raise ValueError(
+            f"{path}:{line}: not UTF-8 text (byte {data[error.start]:#04x} at offset "
+            f"{error.start}); save the file as UTF-8"
+        ) from error

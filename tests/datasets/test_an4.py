@@ -2,6 +2,7 @@
 built from shared AN4 utterances and served by a local HTTP server."""
 
 import json
+import os
 import tarfile
 from pathlib import Path
 
@@ -11,9 +12,11 @@ import soundfile as sf
 
 from src.datasets import AN4Dataset
 from src.datasets import an4 as an4_module
-from src.datasets.an4 import read_transcription
+from src.datasets.an4 import read_part, read_transcription
 from src.text_encoder import CTCCharTextEncoder
+from src.utils.archive import UnsafeArchiveError
 from src.utils.download import DownloadError
+from tests import hostile
 from tests.conftest import compose_config
 from tests.http_server import serve
 
@@ -156,6 +159,35 @@ def test_archive_without_the_an4_layout_is_refetched_once_then_rejected(served, 
     assert not (data_dir / ".complete").exists() and not (data_dir / "train").exists()
 
 
+@pytest.mark.parametrize(
+    "members",
+    [
+        hostile.symlink_chain_write(2, "escaped.txt", b"written outside"),
+        hostile.hardlink_overwrite(2, "victim.txt", b"overwritten"),
+    ],
+    ids=["pathmax-symlink-chain", "hard-link-overwrite"],
+)
+def test_hostile_archive_changes_nothing_outside_and_leaves_nothing(
+    served, tmp_path, encoder, members
+):
+    """The whole AN4 layout plus a CVE-2025-4517 escape: plain HTTP, no checksum, and the
+    layout (checked after extraction) is right. The escape aims at `tmp_path`."""
+    url, state, tree = served
+    (tmp_path / "victim.txt").write_text("original")
+    with tarfile.open(Path(state.root) / ARCHIVE_PATH.lstrip("/"), "w:gz") as tar:
+        tar.add(tree, arcname="an4")
+        hostile.add_members(tar, members)
+    data_dir = tmp_path / "an4"
+    before = hostile.snapshot(tmp_path, skip=data_dir)
+    with pytest.raises(UnsafeArchiveError, match="is a symlink"):
+        load(data_dir, "train", encoder, base_url=url)
+    assert hostile.snapshot(tmp_path, skip=data_dir) == before
+    assert (tmp_path / "victim.txt").read_text() == "original"
+    assert not (tmp_path / "escaped.txt").exists()
+    assert os.listdir(data_dir) == [".lock"], "no archive, staging folder or part left"
+    assert len(state.requests) == 2  # fetched once more, refused again
+
+
 def test_truncated_archive_is_refetched_once_then_rejected(served, tmp_path, encoder):
     url, state, _ = served
     archive = Path(state.root) / ARCHIVE_PATH.lstrip("/")
@@ -233,3 +265,11 @@ def test_config_trains_without_the_dev_speakers_and_tests_on_an4_test():
     }
     assert list(cfg.datasets.val.speakers) == list(cfg.datasets.train.exclude_speakers)
     assert {node.data_dir for node in cfg.datasets.values()} == {"/d/an4"}
+
+
+@pytest.mark.parametrize("fileid", ["../../../../etc/secret", "/etc/secret", "an4_clstk\\..\\x"])
+def test_a_file_id_pointing_outside_the_wav_folder_is_an_error(tmp_path, fileid):
+    (tmp_path / "an4_train.transcription").write_text("<s> YES </s> (secret)\n")
+    (tmp_path / "an4_train.fileids").write_text(f"{fileid}\n")
+    with pytest.raises(ValueError, match="an4_train.fileids: file id .* points outside"):
+        read_part(tmp_path, "train")

@@ -1,12 +1,20 @@
 import json
 import logging
 
+import numpy as np
 import pytest
+import soundfile as sf
 import torch
 
-from src.datasets import BaseDataset, CustomDirDataset, ManifestDataset, collate_fn
+from src.datasets import (
+    BaseDataset,
+    CustomDirDataset,
+    ManifestDataset,
+    collate_fn,
+)
 from src.text_encoder import CTCCharTextEncoder
 from src.utils.audio import AudioReadError, load_audio
+from tests import hostile
 from tests.conftest import write_tone
 
 ENCODER = CTCCharTextEncoder()
@@ -185,3 +193,22 @@ def test_characters_outside_the_vocabulary_are_dropped_and_reported_once(tmp_pat
     assert len(reported) == 5  # ',', '!', '1', '0', '.': accents fold silently
     for char in ",!10.":
         assert sum(f"dropping {char!r}" in message for message in reported) == 1
+
+
+@pytest.mark.parametrize("corpus", hostile.NON_UTF8_TRANSCRIPTS)
+def test_a_transcript_that_is_not_utf8_is_an_error_naming_the_file_and_line(tmp_path, corpus):
+    load, location = hostile.NON_UTF8_TRANSCRIPTS[corpus](tmp_path, ENCODER)
+    with pytest.raises(ValueError, match=location + r": not UTF-8 text \(byte 0x"):
+        load()
+
+
+def test_nan_audio_is_skipped_in_training_and_an_error_otherwise(tmp_path):
+    samples = np.zeros(3200, dtype=np.float32)
+    samples[5] = np.nan
+    sf.write(tmp_path / "nan.wav", samples, 16000, subtype="FLOAT")
+    index = [{"id": "nan", "path": str(tmp_path / "nan.wav"), "text": "a", "duration": 0.2}]
+    with pytest.raises(AudioReadError, match=r"nan\.wav: samples are not finite"):
+        BaseDataset(index, ENCODER)[0]
+    item = BaseDataset(index, ENCODER, skip_bad_audio=True)[0]
+    assert "not finite" in item["skipped"]
+    assert collate_fn([item])["skipped"][0]["id"] == "nan"

@@ -2,7 +2,9 @@
 
 import json
 
+import numpy as np
 import pytest
+import soundfile as sf
 import torch
 from hydra.utils import instantiate
 from torch.utils.data import DataLoader
@@ -17,6 +19,7 @@ from src.trainer.inferencer import Inferencer
 from src.trainer.pipeline import BatchPipeline
 from src.trainer.setup import inference_partitions, typed
 from src.transforms.features import build_features
+from src.utils.audio import AudioReadError
 from tests.conftest import compose_config, write_tone
 from tests.decoding.tiny_lm import write_arpa
 
@@ -153,3 +156,40 @@ def test_a_partition_pointed_at_a_folder_is_decoded_without_downloading_the_rest
     assert inference_partitions(settings, cfg.datasets) == ["test"]
     settings.partitions, settings.exclude_partitions = None, ["val", "val_other", "test_other"]
     assert inference_partitions(settings, cfg.datasets) == ["test"]
+
+
+def test_an_id_that_would_write_outside_the_partition_folder_is_refused(pipeline, tmp_path):
+    """Defence in depth: a dataset that skipped BaseDataset's id check still cannot escape."""
+    loader = folder_loader(pipeline, tmp_path, with_transcriptions=True)
+    loader.dataset._index[0]["id"] = "../../escaped"
+    inferencer = Inferencer(pipeline, {"test": loader}, [], tmp_path / "out")
+    with pytest.raises(ValueError, match=r"'\.\./\.\./escaped' would write outside .*out/test"):
+        inferencer.run()
+    assert not list(tmp_path.rglob("escaped*"))
+
+
+def test_non_finite_scores_are_an_error_naming_the_utterance_not_invalid_json(pipeline, tmp_path):
+    loader = folder_loader(pipeline, tmp_path, with_transcriptions=True)
+    argmax = BatchPipeline(
+        pipeline.model,
+        pipeline.features,
+        torch.device("cpu"),
+        decoders={"Argmax": pipeline.decoders["Argmax"]},
+    )
+    with torch.no_grad():
+        for parameter in argmax.model.parameters():
+            parameter.fill_(float("nan"))
+    inferencer = Inferencer(argmax, {"test": loader}, [], tmp_path / "out")
+    with pytest.raises(ValueError, match=r"utterance \w+: a score is not finite"):
+        inferencer.run()
+    assert "NaN" not in (tmp_path / "out" / "test" / "predictions.jsonl").read_text()
+
+
+def test_nan_audio_is_an_error_naming_the_file(pipeline, tmp_path):
+    loader = folder_loader(pipeline, tmp_path, with_transcriptions=True)
+    samples = np.zeros(8000, dtype=np.float32)
+    samples[10] = np.nan
+    sf.write(tmp_path / "audio" / "two.wav", samples, 16000, subtype="FLOAT")
+    inferencer = Inferencer(pipeline, {"test": loader}, [], tmp_path / "out")
+    with pytest.raises(AudioReadError, match=r"two\.wav: samples are not finite"):
+        inferencer.run()

@@ -1,17 +1,14 @@
-"""The real download code against a local HTTP server: resume, checksums, safe extraction."""
+"""The real download code against a local HTTP server: resume, checksums, faults."""
 
 import hashlib
-import io
-import tarfile
-import zipfile
 
 import pytest
 
 from src.utils.download import (
     ChecksumError,
     DownloadError,
+    UnconfirmedSizeError,
     download,
-    extract_archive,
     fetch,
     parse_checksum,
 )
@@ -22,6 +19,11 @@ PAYLOAD = bytes(range(256)) * 4000  # ~1 MB, several chunks
 
 def md5(data: bytes) -> str:
     return "md5:" + hashlib.md5(data).hexdigest()
+
+
+@pytest.fixture(autouse=True)
+def no_waiting(monkeypatch):
+    monkeypatch.setattr("src.utils.download.time.sleep", lambda seconds: None)
 
 
 @pytest.fixture
@@ -106,58 +108,108 @@ def test_fetch_copies_local_paths_and_checks_them(tmp_path):
         fetch(str(tmp_path / "absent.pth"), tmp_path / "x")
 
 
-def test_parse_checksum_rejects_unknown_algorithms():
-    assert parse_checksum("MD5:AB".lower()) == ("md5", "ab")
+def test_parse_checksum_checks_the_algorithm_and_the_digest_length():
+    digest = hashlib.md5(b"x").hexdigest()
+    assert parse_checksum(f"md5:{digest.upper()}") == ("md5", digest)
+    assert parse_checksum("sha256:" + "a" * 64) == ("sha256", "a" * 64)
+    for bad in ["crc32:1234", "md5:ab", "md5:" + "g" * 32, "sha256:" + "a" * 63, "md5", ""]:
+        with pytest.raises(ValueError, match="checksum"):
+            parse_checksum(bad)
+
+
+@pytest.mark.parametrize("checksum", ["md5:abc", "sha1:" + "0" * 64, "sha512:" + "0" * 128])
+def test_a_malformed_checksum_is_refused_before_any_request(served, tmp_path, checksum):
+    url, state = served
     with pytest.raises(ValueError, match="checksum"):
-        parse_checksum("crc32:1234")
+        download(f"{url}/file.bin", tmp_path / "file.bin", checksum, show_progress=False)
+    assert state.requests == []
 
 
-def _tar_with(tmp_path, name: str, data: bytes = b"x") -> str:
-    path = tmp_path / "evil.tar.gz"
-    with tarfile.open(path, "w:gz") as tar:
-        info = tarfile.TarInfo(name)
-        info.size = len(data)
-        tar.addfile(info, io.BytesIO(data))
-    return path
+def get(url: str, tmp_path, checksum: str | None = None, retries: int = 3):
+    target = tmp_path / "file.bin"
+    return download(f"{url}/file.bin", target, checksum, retries=retries, show_progress=False)
 
 
-def test_extract_tar_and_zip(tmp_path):
-    tar_path = _tar_with(tmp_path, "corpus/a.txt", b"hello")
-    assert (extract_archive(tar_path, tmp_path / "t") / "corpus" / "a.txt").read_bytes() == b"hello"
-    zip_path = tmp_path / "ok.zip"
-    with zipfile.ZipFile(zip_path, "w") as zipped:
-        zipped.writestr("dir/b.txt", "zip")
-    assert (extract_archive(zip_path, tmp_path / "z") / "dir" / "b.txt").read_text() == "zip"
+def nothing_kept(tmp_path) -> bool:
+    return not (tmp_path / "file.bin").exists() and not (tmp_path / "file.bin.part").exists()
 
 
-def test_extract_refuses_path_escapes(tmp_path):
-    with pytest.raises(DownloadError, match="cannot extract"):
-        extract_archive(_tar_with(tmp_path, "../escape.txt"), tmp_path / "target")
-    assert not (tmp_path / "escape.txt").exists()
+@pytest.mark.parametrize("faults", [["no_length"], ["chunked"]])
+def test_body_without_a_length_and_without_a_checksum_is_refused(served, tmp_path, faults):
+    """A body cut short reads like a whole one when nothing gives its size."""
+    url, state = served
+    state.faults["/file.bin"] = faults
+    state.cut_after["/file.bin"] = 300_000
+    with pytest.raises(UnconfirmedSizeError, match="cannot confirm.*checksum"):
+        get(url, tmp_path)
+    assert nothing_kept(tmp_path)
+    assert len(state.requests) == 1  # asking again would not help
 
 
-def test_extract_keeps_absolute_members_and_links_inside(tmp_path):
-    target = extract_archive(_tar_with(tmp_path, "/abs/inside.txt"), tmp_path / "target")
-    assert (target / "abs" / "inside.txt").is_file()  # the leading "/" is stripped
-    link = tmp_path / "link.tar"
-    with tarfile.open(link, "w") as tar:
-        info = tarfile.TarInfo("evil_link")
-        info.type, info.linkname = tarfile.SYMTYPE, "/etc/passwd"
-        tar.addfile(info)
-    with pytest.raises(DownloadError, match="cannot extract"):
-        extract_archive(link, tmp_path / "target2")
+@pytest.mark.parametrize(
+    ("fault", "second_range"),
+    [
+        ("no_length", None),  # the cut body looked whole: the checksum rejects it, fetch again
+        ("chunked", "bytes=300000-"),  # an unfinished chunked body is an error: resume
+    ],
+)
+def test_body_without_a_length_is_fine_with_a_checksum(served, tmp_path, fault, second_range):
+    url, state = served
+    state.faults["/file.bin"] = [fault, fault]
+    state.cut_after["/file.bin"] = 300_000
+    assert get(url, tmp_path, md5(PAYLOAD)).read_bytes() == PAYLOAD
+    assert state.requests[1] == ("/file.bin", second_range)
 
 
-def test_extract_refuses_zip_escapes(tmp_path):
-    path = tmp_path / "evil.zip"
-    with zipfile.ZipFile(path, "w") as zipped:
-        zipped.writestr("../escape.txt", "x")
-    with pytest.raises(DownloadError, match="escapes"):
-        extract_archive(path, tmp_path / "target")
+@pytest.mark.parametrize("fault", ["range_from_zero", "range_bad_total"])
+def test_a_206_with_a_wrong_content_range_is_not_appended(served, tmp_path, fault):
+    url, state = served
+    state.cut_after["/file.bin"] = 300_000
+    state.faults["/file.bin"] = [None, fault]
+    assert get(url, tmp_path).read_bytes() == PAYLOAD
+    assert state.requests == [
+        ("/file.bin", None),
+        ("/file.bin", "bytes=300000-"),
+        ("/file.bin", None),  # the partial file was discarded
+    ]
 
 
-def test_truncated_archive_is_an_error(tmp_path):
-    path = _tar_with(tmp_path, "a.txt", PAYLOAD)
-    path.write_bytes(path.read_bytes()[:-200])
-    with pytest.raises(DownloadError, match=r"evil\.tar\.gz"):
-        extract_archive(path, tmp_path / "target")
+def test_416_for_a_stale_oversized_partial_file_starts_over(served, tmp_path):
+    url, state = served
+    (tmp_path / "file.bin.part").write_bytes(PAYLOAD + b"stale tail")
+    assert get(url, tmp_path).read_bytes() == PAYLOAD
+    assert state.requests == [("/file.bin", f"bytes={len(PAYLOAD) + 10}-"), ("/file.bin", None)]
+
+
+def test_416_for_a_whole_partial_file_keeps_it(served, tmp_path):
+    url, state = served
+    (tmp_path / "file.bin.part").write_bytes(PAYLOAD)
+    assert get(url, tmp_path).read_bytes() == PAYLOAD
+    assert len(state.requests) == 1
+
+
+@pytest.mark.parametrize("fault", ["disconnect", "garbage_status", "bad_length"])
+def test_protocol_faults_are_retried(served, tmp_path, fault):
+    url, state = served
+    state.faults["/file.bin"] = [fault]
+    assert get(url, tmp_path).read_bytes() == PAYLOAD
+    assert len(state.requests) == 2
+
+
+def test_a_chunked_body_cut_short_is_retried(served, tmp_path):
+    """http.client raises IncompleteRead: the download resumes from what arrived."""
+    url, state = served
+    state.faults["/file.bin"] = ["chunked", "chunked"]
+    state.cut_after["/file.bin"] = 200_000
+    assert get(url, tmp_path, md5(PAYLOAD)).read_bytes() == PAYLOAD
+    assert len(state.requests) == 2
+
+
+@pytest.mark.parametrize("fault", ["disconnect", "garbage_status", "bad_length"])
+def test_a_fault_on_every_attempt_is_a_clear_error(served, tmp_path, fault):
+    url, state = served
+    state.faults["/file.bin"] = [fault] * 3
+    with pytest.raises(DownloadError, match=r"cannot download .*file\.bin: attempt 3/3"):
+        get(url, tmp_path)
+    assert not (tmp_path / "file.bin").exists()
+    assert len(state.requests) == 3
