@@ -13,6 +13,7 @@ import soundfile as sf
 import torch
 from torch.utils.data import Dataset
 
+from src.datasets.compact_index import CompactIndex
 from src.text_encoder import CTCCharTextEncoder
 from src.utils.audio import AudioReadError, load_audio
 
@@ -149,7 +150,7 @@ class BaseDataset(Dataset):
             )
         if limit is not None and limit < len(index):
             index = random.Random(seed).sample(index, limit)
-        self._index = index
+        self._index = CompactIndex(index)  # shared by loader workers, not copied into them
 
     def _prepare(self, index: list[IndexEntry]) -> list[IndexEntry]:
         """Copies of the entries with normalised `text` and a known `duration`; ids checked."""
@@ -215,7 +216,7 @@ class BaseDataset(Dataset):
         return len(self._index)
 
     def durations(self) -> list[float]:
-        return [entry["duration"] for entry in self._index]
+        return self._index.numbers("duration").tolist() if len(self._index) else []
 
     def __getitem__(self, position: int) -> dict[str, Any]:
         entry = self._index[position]

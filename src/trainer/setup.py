@@ -110,6 +110,7 @@ def build_trainer(cfg: DictConfig) -> Trainer:
         output_length=after_augmentation(model_output_length(model, features), train_wave_augs),
         skip_bad_audio=True,
         seed=settings.seed,
+        device_type=device.type,
     )
     decoders = build_decoders(cfg.decoders, text_encoder)
     pipeline = BatchPipeline(model, features, device, amp, decoders, train_spec_augs)
@@ -198,6 +199,7 @@ def build_inferencer(cfg: DictConfig) -> Inferencer:
         trained.text_encoder,
         inference_partitions(settings, cfg.datasets),
         seed=settings.seed,
+        device_type=device.type,
     )
     decoders = build_decoders(cfg.decoders, trained.text_encoder)
     return Inferencer(

@@ -8,7 +8,8 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
-from src.datasets.loaders import build_dataloaders
+from src.datasets import loaders as loaders_module
+from src.datasets.loaders import LoaderConfig, build_dataloaders, resolve_auto
 from src.datasets.samplers import BucketBatchSampler, DynamicBatchSampler
 from src.model import DeepSpeech2
 from src.text_encoder import CTCCharTextEncoder
@@ -232,3 +233,29 @@ def test_the_ctc_filter_allows_for_the_fastest_speed_perturbation(tmp_path):
     assert kept([]) == 1
     assert kept([SpeedPerturbation(min_factor=0.9, max_factor=1.1)]) == 0
     assert kept([SpeedPerturbation(min_factor=0.9, max_factor=1.0)]) == 1
+
+
+@pytest.mark.parametrize(
+    ("device", "cores", "processes", "workers", "pinned"),
+    [
+        ("cpu", 16, 1, 0, False),
+        ("cuda", 16, 1, 8, True),
+        ("cuda", 16, 4, 3, True),
+        ("cuda", 1, 1, 0, True),
+    ],
+)
+def test_auto_loader_settings_follow_the_device_and_cores(
+    monkeypatch, device, cores, processes, workers, pinned
+):
+    monkeypatch.setattr(loaders_module, "usable_cores", lambda: cores)
+    config = OmegaConf.structured(LoaderConfig)
+    resolved = resolve_auto(config, device, processes)
+    assert (resolved.num_workers, resolved.pin_memory) == (workers, pinned)
+    config.num_workers, config.pin_memory = 3, False  # explicit choices are kept
+    assert (resolve_auto(config, "cuda").num_workers, resolve_auto(config, "cuda").pin_memory) == (
+        3,
+        False,
+    )
+    config.num_workers = "many"
+    with pytest.raises(ValueError, match="num_workers must be int or 'auto'"):
+        resolve_auto(config, "cuda")
