@@ -8,13 +8,14 @@ from src.decoding.base import CTCDecoder, Hypothesis
 
 
 class ArgmaxDecoder(CTCDecoder):
-    """Scores each hypothesis with the log-probability of its best path."""
+    """Scores each hypothesis with the log-probability of its best path; one hypothesis per
+    utterance, whatever `n_best` asks."""
 
-    def decode_utterances(self, log_probs: Sequence[np.ndarray]) -> list[Hypothesis]:
+    def decode_here(self, log_probs: Sequence[np.ndarray], n_best: int) -> list[list[Hypothesis]]:
         hypotheses = []
         for frames in log_probs:
             path = frames.argmax(axis=-1)
             path_score = float(frames[np.arange(len(path)), path].sum())
             text = self.text_encoder.ctc_decode(path.tolist())
-            hypotheses.append(Hypothesis(text, logit_score=path_score, score=path_score))
+            hypotheses.append([Hypothesis(text, logit_score=path_score, score=path_score)])
         return hypotheses

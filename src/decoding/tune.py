@@ -10,10 +10,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import hydra
+from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
 from src.decoding.base import CTCDecoder
-from src.decoding.lm_beam_search import LMBeamSearchDecoder, save_lm_params
+from src.decoding.fusion import FusionDecoder, save_lm_params
 from src.decoding.log_prob_cache import LogProbCache, cached_log_probs, fingerprint
 from src.metrics import EditCounts, char_edits, error_rate, word_edits
 from src.trainer.inferencer import Inferencer
@@ -45,8 +46,19 @@ def evaluate(decoder: CTCDecoder, cache: LogProbCache) -> tuple[float, float]:
     return corpus_error_rates(cache.references, [hypothesis.text for hypothesis in hypotheses])
 
 
+def tunable(decoders: dict[str, CTCDecoder], name: str) -> FusionDecoder:
+    """The decoder `name`, which must fuse an LM (whose alpha and beta the tuner sets)."""
+    decoder = decoders.get(name)
+    if not isinstance(decoder, FusionDecoder) or not decoder.has_lm:
+        raise ValueError(
+            f"tune.decoder={name!r} must be a decoder with an LM (LMBeamSearchDecoder or "
+            f"FlashlightDecoder; set decoders.{name}.lm_path), got {type(decoder).__name__}"
+        )
+    return decoder
+
+
 def grid_search(
-    decoder: LMBeamSearchDecoder, cache: LogProbCache, alphas: list[float], betas: list[float]
+    decoder: FusionDecoder, cache: LogProbCache, alphas: list[float], betas: list[float]
 ) -> list[GridPoint]:
     """WER and CER of every (alpha, beta); the decoder keeps the last pair."""
     points = []
@@ -94,12 +106,7 @@ def main(cfg: DictConfig) -> None:
     settings = cfg.tune
     checkpoint = Path(cfg.inferencer.from_pretrained)
     inferencer, cache = partition_log_probs(cfg)
-    decoder = inferencer.pipeline.decoders.get(settings.decoder)
-    if not isinstance(decoder, LMBeamSearchDecoder) or not decoder.has_lm:
-        raise ValueError(
-            f"tune.decoder={settings.decoder!r} must be an LMBeamSearchDecoder with an LM "
-            f"(set decoders.{settings.decoder}.lm_path)"
-        )
+    decoder = tunable(inferencer.pipeline.decoders, settings.decoder)
     points = grid_search(decoder, cache, list(settings.alphas), list(settings.betas))
     best = best_point(points)
     print(f"{settings.partition}: {len(cache.ids)} utterances, LM {decoder.lm_path}")
@@ -123,7 +130,8 @@ def main(cfg: DictConfig) -> None:
     unigrams = f" {lm}.unigrams_path={decoder.unigrams_path}" if decoder.unigrams_path else ""
     print(
         f"decode with them: python inference.py inferencer.from_pretrained={checkpoint} "
-        f"decoders=lm {lm}.lm_path={decoder.lm_path}{unigrams} {lm}.params_file={output} "
+        f"decoders={HydraConfig.get().runtime.choices.decoders} {lm}.lm_path={decoder.lm_path}"
+        f"{unigrams} {lm}.params_file={output} "
         f"inferencer.output_decoder={settings.decoder}"
     )
 

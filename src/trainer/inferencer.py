@@ -22,7 +22,8 @@ PREDICTIONS_FILE = "predictions.jsonl"
 
 def utterance_records(batch: Batch, with_reference: bool) -> Iterator[dict[str, Any]]:
     """One JSON-ready record per utterance of a decoded batch: id, [reference,] and per decoder
-    its text, the scores it has (logit_score, lm_score, score) [and the utterance's wer, cer]."""
+    its text, the scores it has (logit_score, lm_score, score) [and the utterance's wer, cer]
+    [and, decoded with n_best > 1, `n_best`: its best hypotheses, text and scores each]."""
     for index, utterance_id in enumerate(batch["id"]):
         record: dict[str, Any] = {"id": utterance_id}
         if with_reference:
@@ -33,6 +34,11 @@ def utterance_records(batch: Batch, with_reference: bool) -> Iterator[dict[str, 
             entry = {"text": hypothesis.text, **hypothesis.scores()}
             if with_reference:
                 entry["wer"], entry["cer"] = utterance_error_rates(reference, hypothesis.text)
+            if "n_best" in batch:
+                entry["n_best"] = [
+                    {"text": other.text, **other.scores()}
+                    for other in batch["n_best"][decoder][index]
+                ]
             record["decoders"][decoder] = entry
         yield record
 
@@ -45,6 +51,7 @@ class Inferencer:
         metrics: list,
         save_path: str | Path,
         output_decoder: str = "Argmax",
+        n_best: int = 1,
     ) -> None:
         if output_decoder not in pipeline.decoders:
             raise KeyError(
@@ -56,14 +63,19 @@ class Inferencer:
         self.metrics = metrics
         self.save_path = Path(save_path)
         self.output_decoder = output_decoder
+        self.n_best = n_best
 
     @torch.no_grad()
     def run(self) -> dict[str, dict[str, float]]:
-        """Returns, per partition with transcriptions, its corpus-level metrics."""
+        """Returns, per partition with transcriptions, its corpus-level metrics; stops the
+        decoders' worker processes at the end (or on Ctrl-C)."""
         self.pipeline.model.eval()
         results = {}
-        for name, loader in self.dataloaders.items():
-            results[name] = self.run_partition(name, loader)
+        try:
+            for name, loader in self.dataloaders.items():
+                results[name] = self.run_partition(name, loader)
+        finally:
+            self.pipeline.close()
         return results
 
     def run_partition(self, name: str, loader: DataLoader) -> dict[str, float]:
@@ -73,7 +85,7 @@ class Inferencer:
         tracker = MetricTracker()
         with (out_dir / PREDICTIONS_FILE).open("w", encoding="utf-8") as predictions:
             for batch in tqdm(loader, desc=f"inference {name}"):
-                batch = self.pipeline.decode(self.pipeline.forward(batch))
+                batch = self.pipeline.decode(self.pipeline.forward(batch), n_best=self.n_best)
                 for record in utterance_records(batch, with_reference=scored):
                     predictions.write(json.dumps(record) + "\n")
                     text = record["decoders"][self.output_decoder]["text"]

@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 import torch
 
-from src.decoding.lm_beam_search import LMBeamSearchDecoder, load_lm_params, save_lm_params
+from src.decoding.fusion import load_lm_params, save_lm_params
+from src.decoding.lm_beam_search import LMBeamSearchDecoder
 from src.lm.tools import find_tool
 from tests.decoding.tiny_lm import ENCODER, ambiguous_red_rad, frames_for, write_arpa
 

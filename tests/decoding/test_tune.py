@@ -8,7 +8,8 @@ import pytest
 import torch
 from hydra import compose, initialize_config_dir
 
-from src.decoding.lm_beam_search import LMBeamSearchDecoder, load_lm_params
+from src.decoding.fusion import load_lm_params
+from src.decoding.lm_beam_search import LMBeamSearchDecoder
 from src.decoding.log_prob_cache import LogProbCache, cached_log_probs, fingerprint
 from src.decoding.tune import (
     GridPoint,
