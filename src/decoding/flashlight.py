@@ -99,7 +99,6 @@ class FlashlightDecoder(FusionDecoder):
         beam_size_token: a frame extends hypotheses by its `beam_size_token` most likely tokens
             (None: all).
         beam_threshold: drop hypotheses scoring more than this below the best one.
-        unk_score: score of a word outside the lexicon (-inf: never one).
     """
 
     def __init__(
@@ -115,7 +114,6 @@ class FlashlightDecoder(FusionDecoder):
         beam_width: int = 50,
         beam_size_token: int | None = None,
         beam_threshold: float = 25.0,
-        unk_score: float = -math.inf,
         log_add: bool = False,
         num_processes: int = 1,
     ) -> None:
@@ -134,7 +132,6 @@ class FlashlightDecoder(FusionDecoder):
         self.beam_width = beam_width
         self.beam_size_token = beam_size_token or len(self.tokens)
         self.beam_threshold = float(beam_threshold)
-        self.unk_score = float(unk_score)
         self.log_add = log_add
         if lexicon_free:
             if lexicon_path is not None:
@@ -191,7 +188,7 @@ class FlashlightDecoder(FusionDecoder):
             beam_threshold=self.beam_threshold,
             lm_weight=lm_weight,
             word_score=self.beta,
-            unk_score=self.unk_score,
+            unk_score=-math.inf,  # only lexicon words (flashlight's unknown word is a prefix)
             sil_score=0.0,
             log_add=self.log_add,
             criterion_type=CriterionType.CTC,
