@@ -61,6 +61,7 @@ WARM_UP_UTTERANCES = 4
 NO_LM_BEAMS = [4, 16, 100]
 LM_BEAMS = [4, 8, 16, 32, 64, 100, 200]
 FLASHLIGHT_BEAMS = [1, 2, 4, 8, 16, 32, 64, 100, 200, 500]
+LEXICON_FREE_BEAMS = [4, 16, 32, 64, 100]  # every token extends every hypothesis: slow
 SET_KEYS = {"name", "cache", "checkpoint", "partition", "override", "lm", "unigrams", "params"}
 SET_KEYS |= {"flashlight_params", "char_lm", "char_params"}
 
@@ -165,7 +166,7 @@ def families(data: DataSet, beams: list[int] | None) -> list[Family]:
             lambda encoder, beam: FlashlightDecoder(
                 encoder, lexicon_free=True, beam_width=beam, **char_lm
             ),
-            beams or FLASHLIGHT_BEAMS,
+            beams or LEXICON_FREE_BEAMS,
         ),
     ]
     if data.lm:

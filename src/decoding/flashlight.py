@@ -89,16 +89,21 @@ def read_lexicon(path: str | Path, tokens: Sequence[str]) -> dict[str, list[list
 class FlashlightDecoder(FusionDecoder):
     """flashlight's CTC beam search; with `lm_path`, shallow fusion with a KenLM model.
 
-    Hypotheses are ranked by the best alignment's log-probability (all alignments summed with
-    `log_add`) + alpha * ln P_LM(words) + beta * n_words (lexicon-free: + beta per `|`). The
-    lexicon is `lexicon_path` or else the LM's words (`unigrams_path`, or the ARPA file's
-    1-grams) spelled letter by letter; `lexicon_free` decodes without one.
+    Hypotheses are ranked by the log-probability of their alignments (summed with `log_add`,
+    else the best one's) + alpha * ln P_LM(words) + beta * n_words (lexicon-free: + beta
+    per frame of `|`). The lexicon is `lexicon_path` or else the LM's words (`unigrams_path`,
+    or the ARPA file's 1-grams) spelled letter by letter; `lexicon_free` decodes without one.
 
     Args:
         beam_width: hypotheses kept after every frame.
         beam_size_token: a frame extends hypotheses by its `beam_size_token` most likely tokens
             (None: all).
         beam_threshold: drop hypotheses scoring more than this below the best one.
+        log_add: merge hypotheses by summing their probabilities (else keep the best).
+
+    The defaults (top 8 tokens, threshold 15, summing) did best on the val split of a trained
+    checkpoint (alpha and beta tuned for each): as accurate as no token pruning and 2-3x
+    faster; summing lowered WER by 0.8 points.
     """
 
     def __init__(
@@ -112,9 +117,9 @@ class FlashlightDecoder(FusionDecoder):
         lexicon_path: str | Path | None = None,
         lexicon_free: bool = False,
         beam_width: int = 100,
-        beam_size_token: int | None = None,
-        beam_threshold: float = 25.0,
-        log_add: bool = False,
+        beam_size_token: int | None = 8,
+        beam_threshold: float = 15.0,
+        log_add: bool = True,
         num_processes: int = 1,
     ) -> None:
         super().__init__(
@@ -217,7 +222,15 @@ class FlashlightDecoder(FusionDecoder):
         return hypotheses or [Hypothesis("")]  # every hypothesis pruned: nothing decoded
 
     def _hypothesis(self, result: DecodeResult) -> Hypothesis:
-        text = self.text_encoder.ctc_decode(token for token in result.tokens if token >= 0)
-        logit_score = float(result.emittingModelScore)
-        lm_score = float(result.score) - logit_score if self.has_lm else None
-        return Hypothesis(text, logit_score, lm_score, float(result.score))
+        """The result's text and scores; the LM part is rebuilt from the raw LM score (log10)
+        and the bonus count, so that with `log_add` the acoustic part is the merged sum."""
+        if self.lexicon_free:
+            tokens = result.tokens  # one per frame, between a start and an end state
+            text = self.text_encoder.ctc_decode(token for token in tokens if token >= 0)
+            bonuses = tokens[1:-1].count(self.separator)  # flashlight's beta: per frame of `|`
+        else:  # the words, whatever their spelling
+            words = [self.word_dict.get_entry(word) for word in result.words if word >= 0]
+            text, bonuses = " ".join(words), len(words)
+        lm_score = self.alpha * LN_10 * result.lmScore + self.beta * bonuses
+        score = float(result.score)
+        return Hypothesis(text, score - lm_score, lm_score if self.has_lm else None, score)

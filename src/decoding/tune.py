@@ -127,12 +127,16 @@ def main(cfg: DictConfig) -> None:
     )
     print(f"best: alpha {best.alpha:g}, beta {best.beta:g} -> {output}")
     lm = f"decoders.{settings.decoder}"
-    unigrams = f" {lm}.unigrams_path={decoder.unigrams_path}" if decoder.unigrams_path else ""
+    hydra_config = HydraConfig.get()
+    settings_of_lm = " ".join(  # as given here (LM files, beam, lexicon...), but the weights
+        override
+        for override in hydra_config.overrides.task
+        if override.startswith(f"{lm}.") and not override.startswith(f"{lm}.params_file=")
+    )
     print(
         f"decode with them: python inference.py inferencer.from_pretrained={checkpoint} "
-        f"decoders={HydraConfig.get().runtime.choices.decoders} {lm}.lm_path={decoder.lm_path}"
-        f"{unigrams} {lm}.params_file={output} "
-        f"inferencer.output_decoder={settings.decoder}"
+        f"decoders={hydra_config.runtime.choices.decoders} {settings_of_lm} "
+        f"{lm}.params_file={output} inferencer.output_decoder={settings.decoder}"
     )
 
 

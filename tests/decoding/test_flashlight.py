@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from src.decoding import FlashlightDecoder, LMBeamSearchDecoder
+from src.decoding import BeamSearchDecoder, FlashlightDecoder, LMBeamSearchDecoder
 from src.lm.build import build_lm
 from src.lm.tools import find_tool
 from tests.decoding.tiny_lm import ENCODER, ambiguous_red_rad, frames_for, write_arpa
@@ -16,6 +16,9 @@ from tests.decoding.tiny_lm import ENCODER, ambiguous_red_rad, frames_for, write
 @pytest.fixture
 def arpa_path(tmp_path):
     return write_arpa(tmp_path / "tiny.arpa")
+
+
+UNPRUNED = {"beam_size_token": None, "beam_threshold": 1e3}  # for frames with tied tokens
 
 
 def best(decoder, log_probs):
@@ -35,10 +38,12 @@ def test_the_lm_weight_turns_the_acoustic_choice_towards_the_likelier_words(arpa
 
 @pytest.mark.parametrize(("alpha", "beta"), [(0.0, 0.0), (0.5, 0.0), (0.5, 1.0), (1.5, 2.0)])
 def test_same_weights_same_objective_as_pyctcdecode(arpa_path, alpha, beta):
-    """alpha weighs ln P_LM and beta counts words in both: the fused scores agree (the acoustic
-    scores differ only by the alignments pyctcdecode sums and flashlight maximises)."""
+    """alpha weighs ln P_LM and beta counts words in both: with the best alignment's score
+    (log_add off: pyctcdecode's logit score is that of its best beam), the scores agree."""
     utterances = [ambiguous_red_rad(), frames_for("car"), frames_for("red red car")]
-    flashlight = FlashlightDecoder(ENCODER, lm_path=arpa_path, alpha=alpha, beta=beta)
+    flashlight = FlashlightDecoder(
+        ENCODER, lm_path=arpa_path, alpha=alpha, beta=beta, log_add=False
+    )
     pyctcdecode = LMBeamSearchDecoder(ENCODER, lm_path=arpa_path, alpha=alpha, beta=beta)
     for ours, theirs in zip(
         flashlight.decode_utterances(utterances),
@@ -48,6 +53,25 @@ def test_same_weights_same_objective_as_pyctcdecode(arpa_path, alpha, beta):
         assert ours.text == theirs.text
         assert ours.logit_score == pytest.approx(theirs.logit_score, abs=1e-3)
         assert ours.lm_score == pytest.approx(theirs.lm_score, abs=1e-3)
+
+
+def test_summed_alignments_approach_the_exact_sum():
+    """With log_add the acoustic score sums a text's alignments: close to the hand-written
+    search's exact sum (flashlight keeps a leading space apart), above the best alignment's."""
+    exact = BeamSearchDecoder(ENCODER, beam_width=1000, token_min_logp=None, beam_prune_logp=None)
+    settings = {"lexicon_free": True, "beta": 0.0, "beam_size_token": None, "beam_threshold": 1e3}
+    summed = FlashlightDecoder(ENCODER, **settings)
+    best_path = FlashlightDecoder(ENCODER, **settings, log_add=False)
+    utterances = [ambiguous_red_rad(), frames_for("car"), frames_for("red red car")]
+    for ours, viterbi, truth in zip(
+        summed.decode_utterances(utterances),
+        best_path.decode_utterances(utterances),
+        exact.decode_utterances(utterances),
+        strict=True,
+    ):
+        assert ours.text == viterbi.text == truth.text
+        assert viterbi.logit_score < ours.logit_score <= truth.logit_score + 1e-9
+        assert ours.logit_score == pytest.approx(truth.logit_score, abs=0.01)
 
 
 def test_beta_rewards_words(arpa_path):
@@ -61,8 +85,9 @@ def test_beta_rewards_words(arpa_path):
 
 def test_lexicon_decoding_spells_only_lexicon_words(arpa_path):
     cat = frames_for("cat")  # "cat" is no word of the LM
-    assert best(FlashlightDecoder(ENCODER, lm_path=arpa_path, alpha=0.0), cat).text == "car"
-    free = FlashlightDecoder(ENCODER, lexicon_free=True)
+    lexicon = FlashlightDecoder(ENCODER, lm_path=arpa_path, alpha=0.0, **UNPRUNED)
+    assert best(lexicon, cat).text == "car"
+    free = FlashlightDecoder(ENCODER, lexicon_free=True, **UNPRUNED)
     assert best(free, cat).text == "cat"
 
 
@@ -76,8 +101,8 @@ def test_the_unigrams_file_is_the_lexicon(arpa_path, tmp_path):
 def test_a_lexicon_file_gives_words_their_spellings(tmp_path):
     lexicon = tmp_path / "lexicon.txt"
     lexicon.write_text("car\tc a r |\nred\tr a d\n")  # "red" as the model spells it
-    decoder = FlashlightDecoder(ENCODER, lexicon_path=lexicon, alpha=0.0, beta=0.0)
-    assert best(decoder, frames_for("rad car")).text == "rad car"  # the spelling, not the word
+    decoder = FlashlightDecoder(ENCODER, lexicon_path=lexicon, alpha=0.0, beta=0.0, **UNPRUNED)
+    assert best(decoder, frames_for("rad car")).text == "red car"  # the word, not its spelling
     [[first, second]] = decoder.decode_n_best([frames_for("rad car")], n_best=2)
     assert second.score < first.score
 
@@ -116,7 +141,7 @@ def test_lexicon_free_with_a_character_lm(tmp_path):
 
 
 def test_n_best_are_distinct_and_ranked(arpa_path):
-    decoder = FlashlightDecoder(ENCODER, lm_path=arpa_path, alpha=0.5, beta=0.0)
+    decoder = FlashlightDecoder(ENCODER, lm_path=arpa_path, alpha=0.5, beta=0.0, **UNPRUNED)
     [hypotheses] = decoder.decode_n_best([ambiguous_red_rad()], n_best=3)
     assert [h.text for h in hypotheses[:2]] == ["red car", "rad car"]
     assert len({h.text for h in hypotheses}) == len(hypotheses) == 3
