@@ -21,7 +21,8 @@ without an LM.
 Writes `<out>.png` (one panel per set), `<out>.csv` and `<out>.md` (the table, and per set the
 fastest LM configuration whose WER is at most that of pyctcdecode + LM at beam 100 in one
 process, as a ratio to it). Every decoder decodes all utterances in one call after a warm-up
-call (which starts the pools); the time is the best of `--repeats`.
+call (which starts the pools); the time is the best of `--repeats`. The table also gives each
+single-process decoder's CPU time, which other jobs on a busy machine do not inflate.
 """
 
 import argparse
@@ -98,6 +99,7 @@ class Row:
     utterances_per_second: float
     wer: float
     cer: float
+    cpu_ms_per_utterance: float | None  # this process's CPU time (None: a pool did the work)
 
 
 def parse_set(items: Sequence[str]) -> dict[str, list[str]]:
@@ -195,16 +197,20 @@ def families(data: DataSet, beams: list[int] | None) -> list[Family]:
     return found
 
 
-def measure(decoder: CTCDecoder, arrays: list[np.ndarray], repeats: int) -> tuple[float, list[str]]:
-    """Seconds of the fastest of `repeats` calls over all utterances, and their texts."""
+def measure(
+    decoder: CTCDecoder, arrays: list[np.ndarray], repeats: int
+) -> tuple[float, float, list[str]]:
+    """Wall and CPU seconds (of this process) of the fastest of `repeats` calls over all
+    utterances, and their texts. The CPU time is what other jobs on the machine cannot inflate."""
     with decoder:
         decoder.decode_utterances(arrays[:WARM_UP_UTTERANCES])  # starts a pool, touches the LM
-        seconds = float("inf")
+        seconds = cpu_seconds = float("inf")
         for _ in range(repeats):
-            start = time.perf_counter()
+            start, cpu_start = time.perf_counter(), time.process_time()
             hypotheses = decoder.decode_utterances(arrays)
             seconds = min(seconds, time.perf_counter() - start)
-    return seconds, [hypothesis.text for hypothesis in hypotheses]
+            cpu_seconds = min(cpu_seconds, time.process_time() - cpu_start)
+    return seconds, cpu_seconds, [hypothesis.text for hypothesis in hypotheses]
 
 
 def bench_set(data: DataSet, args: argparse.Namespace) -> list[Row]:
@@ -216,7 +222,8 @@ def bench_set(data: DataSet, args: argparse.Namespace) -> list[Row]:
     rows = []
     for family in families(data, args.beams):
         for beam in family.beams:
-            seconds, texts = measure(family.build(encoder, beam), arrays, args.repeats)
+            decoder = family.build(encoder, beam)
+            seconds, cpu_seconds, texts = measure(decoder, arrays, args.repeats)
             wer, cer = corpus_error_rates(references, texts)
             row = Row(
                 data.name,
@@ -227,9 +234,11 @@ def bench_set(data: DataSet, args: argparse.Namespace) -> list[Row]:
                 len(arrays) / seconds,
                 wer,
                 cer,
+                1000 * cpu_seconds / len(arrays) if decoder.num_processes == 1 else None,
             )
             print(
                 f"  {family.name:<34} beam {beam or '-':>4}: {row.ms_per_utterance:8.2f} ms/utt"
+                f" (CPU {1000 * cpu_seconds / len(arrays):8.2f})"
                 f"  WER {100 * wer:6.2f}%  CER {100 * cer:6.2f}%",
                 flush=True,
             )
@@ -261,45 +270,60 @@ def cpu_model() -> str:
     return "unknown CPU"
 
 
+def draw(axis, rows: list[Row], found: tuple[Row, Row] | None, low: float | None) -> None:
+    """One set's curves (a pooled decoder dashed in its own colour), beam widths beside the
+    points, the reference and the headline configuration; `low`: only WER below it."""
+    colors: dict[str, str] = {}
+    for decoder in dict.fromkeys(row.decoder for row in rows):
+        points = [row for row in rows if row.decoder == decoder]
+        x = [row.ms_per_utterance for row in points]
+        y = [100 * row.wer for row in points]
+        base, pooled, _ = decoder.partition(", pool")
+        (line,) = axis.plot(
+            x, y, "--" if pooled else "-", marker="o", markersize=4, label=decoder,
+            color=colors.get(base),
+        )  # fmt: skip
+        colors.setdefault(base, line.get_color())
+        for row, xi, yi in zip(points, x, y, strict=True):
+            if row.beam is not None and (low is None or yi < low):
+                axis.annotate(
+                    str(row.beam), (xi, yi), fontsize=6, color=line.get_color(),
+                    xytext=(2, 3), textcoords="offset points",
+                )  # fmt: skip
+    if found:
+        reference, fastest = found
+        axis.scatter(
+            [reference.ms_per_utterance], [100 * reference.wer], s=160, marker="*",
+            color="black", zorder=5, label="pyctcdecode + LM, beam 100, 1 process (reference)",
+        )  # fmt: skip
+        axis.scatter(
+            [fastest.ms_per_utterance], [100 * fastest.wer], s=160, facecolors="none",
+            edgecolors="red", linewidths=2, zorder=5,
+            label=f"fastest at the reference's WER or lower: {speedup(reference, fastest):.1f}x",
+        )  # fmt: skip
+    axis.set_xscale("log")
+    axis.set_xlabel("milliseconds per utterance (log scale)")
+    axis.set_ylabel("WER, %")
+    axis.grid(True, which="both", alpha=0.3)
+    if low is not None:
+        best = min(100 * row.wer for row in rows)
+        axis.set_ylim(best - 0.1 * (low - best), low)
+        shown = [row.ms_per_utterance for row in rows if 100 * row.wer < low]
+        axis.set_xlim(min(shown) / 1.5, max(shown) * 1.5)
+
+
 def plot(rows: list[Row], headlines: dict, path: Path, title: str) -> None:
+    """Per set a column: every decoder above, the low-WER end enlarged below."""
     sets = list(dict.fromkeys(row.set for row in rows))
-    figure, axes = plt.subplots(1, len(sets), figsize=(7.5 * len(sets), 5.5), squeeze=False)
-    for axis, name in zip(axes[0], sets, strict=True):
+    figure, axes = plt.subplots(2, len(sets), figsize=(8 * len(sets), 11), squeeze=False)
+    for column, name in enumerate(sets):
         mine = [row for row in rows if row.set == name]
-        colors: dict[str, str] = {}  # a pooled decoder is drawn dashed in its own colour
-        for decoder in dict.fromkeys(row.decoder for row in mine):
-            points = [row for row in mine if row.decoder == decoder]
-            x = [row.ms_per_utterance for row in points]
-            y = [100 * row.wer for row in points]
-            base, pooled, _ = decoder.partition(", pool")
-            (line,) = axis.plot(
-                x, y, "--" if pooled else "-", marker="o", markersize=4, label=decoder,
-                color=colors.get(base),
-            )  # fmt: skip
-            colors.setdefault(base, line.get_color())
-            for row, xi, yi in zip(points, x, y, strict=True):
-                if row.beam is not None:
-                    axis.annotate(
-                        str(row.beam), (xi, yi), fontsize=6, color=line.get_color(),
-                        xytext=(2, 3), textcoords="offset points",
-                    )  # fmt: skip
-        if headlines.get(name):
-            reference, fastest = headlines[name]
-            axis.scatter(
-                [reference.ms_per_utterance], [100 * reference.wer], s=160, marker="*",
-                color="black", zorder=5, label="pyctcdecode + LM, beam 100 (reference)",
-            )  # fmt: skip
-            axis.scatter(
-                [fastest.ms_per_utterance], [100 * fastest.wer], s=160, facecolors="none",
-                edgecolors="red", linewidths=2, zorder=5,
-                label=f"fastest at that WER or lower: {speedup(reference, fastest):.1f}x",
-            )  # fmt: skip
-        axis.set_xscale("log")
-        axis.set_xlabel("milliseconds per utterance (log scale)")
-        axis.set_ylabel("WER, %")
-        axis.set_title(f"{name} ({mine[0].utterances} utterances)")
-        axis.grid(True, which="both", alpha=0.3)
-        axis.legend(fontsize=7, loc="upper right")
+        draw(axes[0, column], mine, headlines.get(name), None)
+        axes[0, column].set_title(f"{name} ({mine[0].utterances} utterances)")
+        low = 1.6 * min(100 * row.wer for row in mine) + 1.0  # percentage points
+        draw(axes[1, column], mine, headlines.get(name), low)
+        axes[1, column].set_title(f"{name}: WER below {low:.1f}%")
+        axes[1, column].legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=2)
     figure.suptitle(title, fontsize=9)
     figure.tight_layout()
     figure.savefig(path, dpi=150)
@@ -330,13 +354,15 @@ def markdown(rows: list[Row], headlines: dict, title: str, command: str) -> str:
                 "",
             ]
         lines += [
-            "| decoder | beam | ms / utt | utt / s | WER | CER |",
-            "|---|---:|---:|---:|---:|---:|",
+            "| decoder | beam | ms / utt | utt / s | WER | CER | CPU ms / utt (1 process) |",
+            "|---|---:|---:|---:|---:|---:|---:|",
         ]
         for row in mine:
+            cpu = "-" if row.cpu_ms_per_utterance is None else f"{row.cpu_ms_per_utterance:.2f}"
             lines.append(
                 f"| {row.decoder} | {row.beam or '-'} | {row.ms_per_utterance:.2f} | "
-                f"{row.utterances_per_second:,.0f} | {100 * row.wer:.2f}% | {100 * row.cer:.2f}% |"
+                f"{row.utterances_per_second:,.0f} | {100 * row.wer:.2f}% | {100 * row.cer:.2f}% "
+                f"| {cpu} |"
             )
         lines.append("")
     return "\n".join(lines)
@@ -349,6 +375,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--repeats", type=int, default=1, help="time: the best of this many")
     parser.add_argument("--beams", type=int, nargs="+", help="one sweep for every beam decoder")
     parser.add_argument("--limit", type=int, help="only the first N utterances of each set")
+    parser.add_argument("--note", default="", help="added to the title, e.g. the checkpoints")
     args = parser.parse_args(argv)
     data_sets = [load_set(parse_set(items)) for items in args.set]
 
@@ -360,7 +387,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         rows += found
     title = (
         f"{cpu_model()}, {os.cpu_count()} cores, {date.today().isoformat()}; one run, "
-        f"time = best of {args.repeats}"
+        f"time = best of {args.repeats}" + (f"; {args.note}" if args.note else "")
     )
     command = shlex.join(["python", "-m", "bench.decoding", *sys.argv[1:]])
     args.out.parent.mkdir(parents=True, exist_ok=True)
