@@ -30,6 +30,7 @@ import csv
 import os
 import shlex
 import sys
+import textwrap
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -324,7 +325,7 @@ def plot(rows: list[Row], headlines: dict, path: Path, title: str) -> None:
         draw(axes[1, column], mine, headlines.get(name), low)
         axes[1, column].set_title(f"{name}: WER below {low:.1f}%")
         axes[1, column].legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=2)
-    figure.suptitle(title, fontsize=9)
+    figure.suptitle(textwrap.fill(title, 70 * len(sets) + 40), fontsize=9)
     figure.tight_layout()
     figure.savefig(path, dpi=150)
     plt.close(figure)
