@@ -145,9 +145,15 @@ class FlashlightDecoder(FusionDecoder):
         else:
             lexicon = self._lexicon(lexicon_path)
             self.word_dict = Dictionary([*lexicon, UNKNOWN] if UNKNOWN not in lexicon else lexicon)
-        self.lm: LM = ZeroLM() if lm_path is None else KenLM(str(lm_path), self.word_dict)
+        self.lm: LM = ZeroLM() if lm_path is None else self._kenlm(lm_path)
         self.trie = None if lexicon_free else self._trie(lexicon)
         self.apply_params()
+
+    def _kenlm(self, lm_path: str | Path) -> KenLM:
+        try:
+            return KenLM(str(lm_path), self.word_dict)
+        except RuntimeError as error:
+            raise ValueError(f"{lm_path}: not a KenLM model (ARPA or binary): {error}") from None
 
     def _lexicon(self, lexicon_path: str | Path | None) -> dict[str, list[list[str]]]:
         if lexicon_path is not None:

@@ -176,3 +176,7 @@ def test_bad_settings_and_files_are_clear_errors(arpa_path, tmp_path):
         FlashlightDecoder(ENCODER, lexicon_free=True, lexicon_path=bad)
     with pytest.raises(FileNotFoundError, match="language model not found"):
         FlashlightDecoder(ENCODER, lm_path=tmp_path / "missing.arpa")
+    garbage = tmp_path / "garbage.bin"
+    garbage.write_text("not an lm\n")
+    with pytest.raises(ValueError, match="garbage.bin: not a KenLM model"):
+        FlashlightDecoder(ENCODER, lm_path=garbage, unigrams_path=arpa_path)
