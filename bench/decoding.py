@@ -5,7 +5,7 @@ same cached log-probabilities, in one run: the chart to open when choosing a dec
         --set name="synthetic test" checkpoint=saved/synthetic/model_best.pth partition=test \\
             lm=data/lm/synthetic_3gram.bin unigrams=data/lm/synthetic_3gram_unigrams.txt \\
             params=saved/synthetic/lm_params.yaml \\
-        --set name="AN4 dev" cache=saved/an4/log_probs_dev.pt lm=data/lm/an4_3gram.bin \\
+        --set name="AN4 dev" cache=saved/an4/log_probs_val.pt lm=data/lm/an4_3gram.bin \\
             unigrams=data/lm/an4_3gram_unigrams.txt params=saved/an4/lm_params.yaml \\
         --out docs/decoding_speed [--repeats 3] [--beams 4 16 100] [--limit N]
 
