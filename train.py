@@ -12,6 +12,7 @@ def main(cfg: DictConfig) -> None:
     try:
         trainer.train()
     finally:
+        trainer.pipeline.close()
         trainer.writer.finish()
 
 

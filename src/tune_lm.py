@@ -12,11 +12,12 @@ import logging
 from pathlib import Path
 
 import hydra
+from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
-from src.decoding.lm_beam_search import LMBeamSearchDecoder, save_lm_params
+from src.decoding.fusion import save_lm_params
 from src.decoding.log_prob_cache import LogProbCache, fingerprint
-from src.decoding.tune import best_point, evaluate, grid_search, table
+from src.decoding.tune import best_point, evaluate, grid_search, table, tunable
 from src.trainer.config import TuneConfig
 from src.trainer.inferencer import Inferencer
 from src.trainer.log_probs import cached_log_probs
@@ -44,12 +45,7 @@ def main(cfg: DictConfig) -> None:
     settings = typed(TuneConfig, cfg.tune)
     checkpoint = Path(cfg.inferencer.from_pretrained)
     inferencer, cache = partition_log_probs(cfg)
-    decoder = inferencer.pipeline.decoders.get(settings.decoder)
-    if not isinstance(decoder, LMBeamSearchDecoder) or not decoder.has_lm:
-        raise ValueError(
-            f"tune.decoder={settings.decoder!r} must be an LMBeamSearchDecoder with an LM "
-            f"(set decoders.{settings.decoder}.lm_path)"
-        )
+    decoder = tunable(inferencer.pipeline.decoders, settings.decoder)
     points = grid_search(decoder, cache, settings.alphas, settings.betas)
     best = best_point(points)
     print(f"{settings.partition}: {len(cache.ids)} utterances, LM {decoder.lm_path}")
@@ -70,11 +66,16 @@ def main(cfg: DictConfig) -> None:
     )
     print(f"best: alpha {best.alpha:g}, beta {best.beta:g} -> {output}")
     lm = f"decoders.{settings.decoder}"
-    unigrams = f" {lm}.unigrams_path={decoder.unigrams_path}" if decoder.unigrams_path else ""
+    hydra_config = HydraConfig.get()
+    settings_of_lm = " ".join(  # as given here (LM files, beam, lexicon...), but the weights
+        override
+        for override in hydra_config.overrides.task
+        if override.startswith(f"{lm}.") and not override.startswith(f"{lm}.params_file=")
+    )
     print(
         f"decode with them: python inference.py inferencer.from_pretrained={checkpoint} "
-        f"decoders=lm {lm}.lm_path={decoder.lm_path}{unigrams} {lm}.params_file={output} "
-        f"inferencer.output_decoder={settings.decoder}"
+        f"decoders={hydra_config.runtime.choices.decoders} {settings_of_lm} "
+        f"{lm}.params_file={output} inferencer.output_decoder={settings.decoder}"
     )
 
 

@@ -7,7 +7,7 @@ import sys
 import pytest
 import torch
 
-from src.decoding.lm_beam_search import load_lm_params
+from src.decoding.fusion import load_lm_params
 from src.decoding.log_prob_cache import LogProbCache, fingerprint
 from src.trainer.log_probs import cached_log_probs
 from src.tune_lm import partition_log_probs

@@ -72,6 +72,7 @@ class BeamSearchDecoder(CTCDecoder):
         top_k: a frame only grows prefixes by its `top_k` most likely labels. None: all.
         beam_prune_logp: drop prefixes less likely than the best one by more than this (log).
             None: keep all `beam_width`.
+        num_processes: worker processes over the utterances of a call (1: none).
     """
 
     def __init__(
@@ -81,8 +82,9 @@ class BeamSearchDecoder(CTCDecoder):
         token_min_logp: float | None = -5.0,
         top_k: int | None = None,
         beam_prune_logp: float | None = -10.0,
+        num_processes: int = 1,
     ) -> None:
-        super().__init__(text_encoder)
+        super().__init__(text_encoder, num_processes)
         if beam_width < 1 or (top_k is not None and top_k < 1):
             raise ValueError(f"beam_width ({beam_width}) and top_k ({top_k}) must be >= 1")
         self.beam_width = beam_width
@@ -93,12 +95,11 @@ class BeamSearchDecoder(CTCDecoder):
         # The empty text behaves as if it ended in a space: a space after it adds nothing.
         self.space = text_encoder.char_to_index.get(" ", -1)
 
-    def decode_utterances(self, log_probs: Sequence[np.ndarray]) -> list[Hypothesis]:
-        hypotheses = []
-        for frames in log_probs:
-            text, log_prob = self.search(frames, n_best=1)[0]
-            hypotheses.append(Hypothesis(text, logit_score=log_prob, score=log_prob))
-        return hypotheses
+    def decode_here(self, log_probs: Sequence[np.ndarray], n_best: int) -> list[list[Hypothesis]]:
+        return [
+            [Hypothesis(text, logit_score=log_prob, score=log_prob) for text, log_prob in beams]
+            for beams in (self.search(frames, n_best) for frames in log_probs)
+        ]
 
     def search(self, log_probs: np.ndarray, n_best: int | None = None) -> list[Beam]:
         """The `n_best` (None: all) texts of the final beams of one utterance (T, C), most

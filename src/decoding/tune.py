@@ -1,11 +1,11 @@
-"""Grid search of the LM decoder's alpha and beta on cached log-probabilities (the command is
+"""Grid search of an LM decoder's alpha and beta on cached log-probabilities (the command is
 `python -m src.tune_lm`)."""
 
 import logging
 from dataclasses import dataclass
 
 from src.decoding.base import CTCDecoder
-from src.decoding.lm_beam_search import LMBeamSearchDecoder
+from src.decoding.fusion import FusionDecoder
 from src.decoding.log_prob_cache import LogProbCache
 from src.metrics import corpus_error_rates
 
@@ -25,8 +25,19 @@ def evaluate(decoder: CTCDecoder, cache: LogProbCache) -> tuple[float, float]:
     return corpus_error_rates(cache.references, [hypothesis.text for hypothesis in hypotheses])
 
 
+def tunable(decoders: dict[str, CTCDecoder], name: str) -> FusionDecoder:
+    """The decoder `name`, which must fuse an LM (whose alpha and beta the tuner sets)."""
+    decoder = decoders.get(name)
+    if not isinstance(decoder, FusionDecoder) or not decoder.has_lm:
+        raise ValueError(
+            f"tune.decoder={name!r} must be a decoder with an LM (LMBeamSearchDecoder or "
+            f"FlashlightDecoder; set decoders.{name}.lm_path), got {type(decoder).__name__}"
+        )
+    return decoder
+
+
 def grid_search(
-    decoder: LMBeamSearchDecoder, cache: LogProbCache, alphas: list[float], betas: list[float]
+    decoder: FusionDecoder, cache: LogProbCache, alphas: list[float], betas: list[float]
 ) -> list[GridPoint]:
     """WER and CER of every (alpha, beta); the decoder keeps the last pair."""
     points = []

@@ -1,6 +1,9 @@
-"""Word n-gram language models from TRAINING transcripts, with KenLM's lmplz and build_binary.
+"""Word (or character) n-gram language models from TRAINING transcripts, with KenLM's lmplz
+and build_binary.
 
     python -m src.lm.build --manifest data/synthetic/train.jsonl --name synthetic
+    python -m src.lm.build --manifest data/synthetic/train.jsonl --name synthetic \
+        --units chars --order 6   # for lexicon-free flashlight decoding
     python -m src.lm.build --manifest ../shared/data/an4/manifest.jsonl --name an4 \\
         --exclude-speakers-from configs/datasets/an4_dev_split.yaml
     python -m src.lm.build --text corpus.txt --name mine --order 4 --prune 0 0 1
@@ -8,7 +11,8 @@
 Text is normalised exactly like the text encoder (lower-case a-z, space, apostrophe), one
 utterance per line. Writes `<out-dir>/<name>_<order>gram.arpa`, `.bin` (KenLM binary),
 `_unigrams.txt` (the distinct words, for pyctcdecode) and `_corpus.txt` (the text it was
-estimated on).
+estimated on). With `--units chars` the "words" are the characters, the space spelled `|`
+(`<name>_chars_<order>gram.*`).
 
 Held-out text never enters an LM: a manifest or text file whose name says dev, val, test or
 eval is refused; manifest lines whose `split` or `subset` field says so are dropped (and
@@ -29,6 +33,7 @@ from src.text_encoder import normalize_text
 
 logger = logging.getLogger(__name__)
 
+CHAR_SEPARATOR = "|"  # the space in a character LM (flashlight's name, src/decoding/flashlight.py)
 HELD_OUT_WORDS = frozenset({"dev", "val", "valid", "validation", "test", "eval", "heldout"})
 
 
@@ -112,21 +117,33 @@ def normalized_corpus(texts: Iterable[str]) -> list[str]:
     return [sentence for sentence in map(normalize_text, texts) if sentence]
 
 
+def spell_characters(sentence: str) -> str:
+    """'red car' -> 'r e d | c a r': a character LM's sentence."""
+    return " ".join(CHAR_SEPARATOR if char == " " else char for char in sentence)
+
+
 def build_lm(
     texts: Iterable[str],
     out_dir: str | Path,
     name: str,
     order: int = 3,
+    units: str = "words",
     prune: Sequence[int] = (),
     discount_fallback: bool = True,
     memory: str = "1G",
     data_structure: str = "probing",
 ) -> LanguageModel:
-    """Normalise `texts`, estimate the ARPA model, binarise it and list the unigrams."""
+    """Normalise `texts` (`units="chars"`: spell them), estimate the ARPA model, binarise it and
+    list the unigrams."""
     check_estimate_options(order, prune)
+    if units not in ("words", "chars"):
+        raise ValueError(f"units must be 'words' or 'chars', got {units!r}")
     sentences = normalized_corpus(texts)
     if not sentences:
         raise LMBuildError(f"no text left for the {name!r} LM after normalisation")
+    if units == "chars":
+        sentences = [spell_characters(sentence) for sentence in sentences]
+        name = f"{name}_chars"
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     stem = out_dir / f"{name}_{order}gram"
@@ -167,6 +184,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--name", required=True, help="output file prefix, e.g. synthetic")
     parser.add_argument("--order", type=int, default=3)
+    parser.add_argument(
+        "--units",
+        choices=["words", "chars"],
+        default="words",
+        help="chars: a character LM (space spelled '|') for lexicon-free flashlight decoding",
+    )
     parser.add_argument("--prune", type=int, nargs="+", default=[], help="e.g. 0 0 1")
     parser.add_argument(
         "--discount-fallback",
@@ -200,6 +223,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             args.out_dir,
             args.name,
             order=args.order,
+            units=args.units,
             prune=args.prune,
             discount_fallback=args.discount_fallback,
             memory=args.memory,

@@ -49,6 +49,7 @@ class InferencerConfig(RuntimeConfig):
     from_pretrained: str = MISSING  # a .pth written by train.py
     save_path: str = "predictions"  # <save_path>/<partition>/<id>.txt and predictions.jsonl
     output_decoder: str = "Argmax"  # whose hypotheses go to the .txt files
+    n_best: int = 1  # > 1: predictions.jsonl also lists each decoder's K best hypotheses
     partitions: list[str] | None = None  # None = every partition not in exclude_partitions
     exclude_partitions: list[str] = field(default_factory=lambda: ["train"])
 

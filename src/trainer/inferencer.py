@@ -4,6 +4,7 @@ and score the partition when it has transcriptions."""
 
 import json
 import logging
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -22,7 +23,8 @@ PREDICTIONS_FILE = "predictions.jsonl"
 
 def utterance_records(batch: Batch, with_reference: bool) -> Iterator[dict[str, Any]]:
     """One JSON-ready record per utterance of a decoded batch: id, [reference,] and per decoder
-    its text, the scores it has (logit_score, lm_score, score) [and the utterance's wer, cer]."""
+    its text, the scores it has (logit_score, lm_score, score) [and the utterance's wer, cer]
+    [and, decoded with n_best > 1, `n_best`: its best hypotheses, text and scores each]."""
     for index, utterance_id in enumerate(batch["id"]):
         record: dict[str, Any] = {"id": utterance_id}
         if with_reference:
@@ -33,6 +35,11 @@ def utterance_records(batch: Batch, with_reference: bool) -> Iterator[dict[str, 
             entry = {"text": hypothesis.text, **hypothesis.scores()}
             if with_reference:
                 entry["wer"], entry["cer"] = utterance_error_rates(reference, hypothesis.text)
+            if "n_best" in batch:
+                entry["n_best"] = [
+                    {"text": other.text, **other.scores()}
+                    for other in batch["n_best"][decoder][index]
+                ]
             record["decoders"][decoder] = entry
         yield record
 
@@ -65,6 +72,7 @@ class Inferencer:
         metrics: list,
         save_path: str | Path,
         output_decoder: str = "Argmax",
+        n_best: int = 1,
     ) -> None:
         if output_decoder not in pipeline.decoders:
             raise KeyError(
@@ -76,14 +84,20 @@ class Inferencer:
         self.metrics = metrics
         self.save_path = Path(save_path)
         self.output_decoder = output_decoder
+        self.n_best = n_best
+        self.sample_rate = pipeline.features.sample_rate
 
     @torch.no_grad()
     def run(self) -> dict[str, dict[str, float]]:
-        """Returns, per partition with transcriptions, its corpus-level metrics."""
+        """Returns, per partition with transcriptions, its corpus-level metrics; stops the
+        decoders' worker processes at the end (or on Ctrl-C)."""
         self.pipeline.model.eval()
         results = {}
-        for name, loader in self.dataloaders.items():
-            results[name] = self.run_partition(name, loader)
+        try:
+            for name, loader in self.dataloaders.items():
+                results[name] = self.run_partition(name, loader)
+        finally:
+            self.pipeline.close()
         return results
 
     def run_partition(self, name: str, loader: DataLoader) -> dict[str, float]:
@@ -91,9 +105,11 @@ class Inferencer:
         out_dir.mkdir(parents=True, exist_ok=True)
         scored = getattr(loader.dataset, "has_transcriptions", True)
         tracker = MetricTracker()
+        start, audio_seconds = time.perf_counter(), 0.0
         with (out_dir / PREDICTIONS_FILE).open("w", encoding="utf-8") as predictions:
             for batch in tqdm(loader, desc=f"inference {name}"):
-                batch = self.pipeline.decode(self.pipeline.forward(batch))
+                batch = self.pipeline.decode(self.pipeline.forward(batch), n_best=self.n_best)
+                audio_seconds += batch["audio_length"].sum().item() / self.sample_rate
                 for record in utterance_records(batch, with_reference=scored):
                     predictions.write(json_line(record) + "\n")
                     text = record["decoders"][self.output_decoder]["text"]
@@ -108,6 +124,15 @@ class Inferencer:
             self.output_decoder,
             PREDICTIONS_FILE,
             out_dir,
+        )
+        seconds = time.perf_counter() - start
+        logger.info(
+            "%s: %.1f s of audio in %.1f s (real-time factor %.4f: reading, features, model, "
+            "decoders)",
+            name,
+            audio_seconds,
+            seconds,
+            seconds / max(audio_seconds, 1e-9),
         )
         results = tracker.result()
         for key, value in results.items():

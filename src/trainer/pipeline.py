@@ -48,17 +48,29 @@ class BatchPipeline:
             batch.update(self.model(**batch))
         return batch
 
-    def decode(self, batch: Batch, names: list[str] | None = None) -> Batch:
-        """Adds `hypotheses` ({decoder name: list of `Hypothesis`, text and scores}) and
-        `predictions` ({decoder name: list of texts})."""
+    def decode(self, batch: Batch, names: list[str] | None = None, n_best: int = 1) -> Batch:
+        """Adds `hypotheses` ({decoder name: list of `Hypothesis`, text and scores}),
+        `predictions` ({decoder name: list of texts}) and, when `n_best` > 1, `n_best`
+        ({decoder name: per utterance its up to `n_best` hypotheses, best first})."""
         names = list(self.decoders) if names is None else names
         log_probs = batch["log_probs"].detach().float().cpu()
         lengths = batch["log_probs_length"].cpu()
+        decoded = {
+            name: self.decoders[name].decode_batch(log_probs, lengths, n_best) for name in names
+        }
         batch["hypotheses"] = {
-            name: self.decoders[name].decode_hypotheses(log_probs, lengths) for name in names
+            name: [hypotheses[0] for hypotheses in per_utterance]
+            for name, per_utterance in decoded.items()
         }
         batch["predictions"] = {
             name: [hypothesis.text for hypothesis in hypotheses]
             for name, hypotheses in batch["hypotheses"].items()
         }
+        if n_best > 1:
+            batch["n_best"] = decoded
         return batch
+
+    def close(self) -> None:
+        """Stop the decoders' worker processes."""
+        for decoder in self.decoders.values():
+            decoder.close()

@@ -208,4 +208,5 @@ def build_inferencer(cfg: DictConfig) -> Inferencer:
         metrics=build_metrics(cfg.metrics, list(decoders)),
         save_path=settings.save_path,
         output_decoder=settings.output_decoder,
+        n_best=settings.n_best,
     )

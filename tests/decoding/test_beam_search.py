@@ -70,6 +70,20 @@ def test_best_hypothesis_text_and_score_match_the_exhaustive_best():
         assert hypothesis.score == hypothesis.logit_score and hypothesis.lm_score is None
 
 
+@pytest.mark.parametrize("encoder", [TINY, WITH_SPACE], ids=["a-b", "a-space"])
+@pytest.mark.parametrize("seed", range(3))
+def test_n_best_are_the_k_most_probable_texts_of_the_exhaustive_sum(encoder, seed):
+    log_probs = random_log_probs(np.random.default_rng(50 + seed), 5)
+    expected = sorted(exhaustive(log_probs, encoder).items(), key=lambda item: -item[1])
+    [n_best] = exact_decoder(encoder).decode_n_best([log_probs], n_best=4)
+    assert len(n_best) == 4
+    for hypothesis, (text, log_prob) in zip(n_best, expected, strict=False):
+        assert hypothesis.text == text
+        assert hypothesis.logit_score == pytest.approx(log_prob, abs=1e-5)
+    [[best]] = exact_decoder(encoder).decode_n_best([log_probs], n_best=1)
+    assert best == n_best[0]
+
+
 def test_spaces_that_spell_the_same_text_are_one_hypothesis():
     # " a", "a", "a " and "a  a"-like spellings: the beam must sum them per text.
     probabilities = np.array([[0.2, 0.4, 0.4], [0.2, 0.4, 0.4], [0.2, 0.4, 0.4]])

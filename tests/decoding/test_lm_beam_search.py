@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 import torch
 
-from src.decoding.lm_beam_search import LMBeamSearchDecoder, load_lm_params, save_lm_params
+from src.decoding.fusion import load_lm_params, save_lm_params
+from src.decoding.lm_beam_search import LMBeamSearchDecoder
 from src.lm.tools import find_tool
 from tests.decoding.tiny_lm import ENCODER, ambiguous_red_rad, frames_for, write_arpa
 
@@ -91,28 +92,6 @@ def test_kenlm_binary_decodes_like_the_arpa(arpa_path, tmp_path):
         assert binary_best.scores() == pytest.approx(arpa_best.scores(), abs=1e-4)
 
 
-def noisy_utterances(count: int) -> list[np.ndarray]:
-    rng = np.random.default_rng(0)
-    words = ["red car", "rad car", "car", "red red car"]
-    utterances = []
-    for index in range(count):
-        log_probs = frames_for(words[index % len(words)]) + rng.normal(0, 0.5, (1, len(ENCODER)))
-        utterances.append(log_probs - np.logaddexp.reduce(log_probs, axis=1, keepdims=True))
-    return [u.astype(np.float32) for u in utterances]
-
-
-def test_pooled_and_single_process_outputs_are_identical(arpa_path):
-    utterances = noisy_utterances(8)
-    single = LMBeamSearchDecoder(ENCODER, lm_path=arpa_path, alpha=0.5, beta=1.0)
-    pooled = LMBeamSearchDecoder(ENCODER, lm_path=arpa_path, alpha=0.5, beta=1.0, num_processes=2)
-    expected = single.decode_utterances(utterances)
-    assert pooled.decode_utterances(utterances) == expected
-    # New weights reach the workers, forked at each call.
-    single.set_params(alpha=2.0, beta=0.0)
-    pooled.set_params(alpha=2.0, beta=0.0)
-    assert pooled.decode_utterances(utterances) == single.decode_utterances(utterances)
-
-
 def test_batch_lengths_and_empty_utterances():
     utterances = [frames_for("car"), frames_for("red car")]
     batch = torch.full((3, len(utterances[1]), len(ENCODER)), float(np.log(1 / len(ENCODER))))
@@ -121,3 +100,29 @@ def test_batch_lengths_and_empty_utterances():
     decoder = LMBeamSearchDecoder(ENCODER)
     texts = decoder.decode(batch, torch.tensor([len(utterances[0]), len(utterances[1]), 0]))
     assert texts == ["car", "red car", ""]
+
+
+def test_a_hotword_recovers_a_rare_word_the_lm_overrules(arpa_path):
+    """ "rad" is rare for the LM (log10 P = -3): fused, "red car" wins; boosted, "rad car"."""
+    decoder = LMBeamSearchDecoder(ENCODER, lm_path=arpa_path, alpha=0.5, beta=0.0)
+    assert decoder.decode_utterances([ambiguous_red_rad()])[0].text == "red car"
+    boosted = LMBeamSearchDecoder(ENCODER, lm_path=arpa_path, alpha=0.5, beta=0.0, hotwords=["rad"])
+    [hypothesis] = boosted.decode_utterances([ambiguous_red_rad()])
+    assert hypothesis.text == "rad car"
+    assert hypothesis.score > decoder.decode_utterances([ambiguous_red_rad()])[0].score
+    weak = LMBeamSearchDecoder(
+        ENCODER, lm_path=arpa_path, alpha=0.5, beta=0.0, hotwords=["rad"], hotword_weight=0.1
+    )
+    assert weak.decode_utterances([ambiguous_red_rad()])[0].text == "red car"
+    # Where the acoustics are clear, the boost does not invent the word.
+    assert boosted.decode_utterances([frames_for("red car")])[0].text == "red car"
+
+
+def test_n_best_are_distinct_ranked_and_start_with_the_best(arpa_path):
+    decoder = LMBeamSearchDecoder(ENCODER, lm_path=arpa_path, alpha=0.5, beta=0.0)
+    [hypotheses] = decoder.decode_n_best([ambiguous_red_rad()], n_best=3)
+    assert [h.text for h in hypotheses[:2]] == ["red car", "rad car"]
+    assert len({h.text for h in hypotheses}) == len(hypotheses)
+    scores = [h.score for h in hypotheses]
+    assert scores == sorted(scores, reverse=True)
+    assert hypotheses[0] == decoder.decode_utterances([ambiguous_red_rad()])[0]

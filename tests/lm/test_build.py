@@ -83,6 +83,19 @@ def test_an_lm_from_transcripts_prefers_seen_sentences(kenlm_tools, tmp_path):
         assert seen > lm.score("quantum zebras juggle my bicycle now")  # unseen words
 
 
+def test_a_character_lm_spells_the_sentences(kenlm_tools, tmp_path):
+    model = build_lm(TRANSCRIPTS, tmp_path, "tiny", order=4, units="chars")
+    assert model.arpa == tmp_path / "tiny_chars_4gram.arpa"
+    corpus = model.corpus.read_text().splitlines()
+    assert corpus[0] == "t h e | c a t | s a t | o n | t h e | m a t"
+    assert "d o n ' t" in corpus[4]
+    assert arpa_unigrams(model.arpa) == {*"thecasonmdgrl'|", "<s>", "</s>", "<unk>"}
+    lm = kenlm.Model(str(model.binary))
+    assert lm.score("t h e | c a t") > lm.score("t h a | c e t")  # spellings it has seen
+    with pytest.raises(ValueError, match="units"):
+        build_lm(TRANSCRIPTS, tmp_path, "tiny", units="phones")
+
+
 def test_pruning_drops_rare_trigrams(kenlm_tools, tmp_path):
     full = build_lm(TRANSCRIPTS, tmp_path, "full")
     pruned = build_lm(TRANSCRIPTS, tmp_path, "pruned", prune=[0, 0, 1])

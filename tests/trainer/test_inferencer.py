@@ -1,6 +1,13 @@
 """The inferencer's outputs: one <id>.txt per utterance and predictions.jsonl for every decoder."""
 
 import json
+import multiprocessing
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -10,6 +17,7 @@ from hydra.utils import instantiate
 from torch.utils.data import DataLoader
 
 from src.datasets import CustomDirDataset, collate_fn
+from src.datasets.compact_index import CompactIndex
 from src.decoding import ArgmaxDecoder, BeamSearchDecoder, LMBeamSearchDecoder
 from src.metrics import CERMetric, WERMetric, char_edits, error_rate, word_edits
 from src.metrics.calc_metrics import compute_metrics
@@ -20,8 +28,9 @@ from src.trainer.pipeline import BatchPipeline
 from src.trainer.setup import inference_partitions, typed
 from src.transforms.features import build_features
 from src.utils.audio import AudioReadError
-from tests.conftest import compose_config, write_tone
+from tests.conftest import REPO_ROOT, compose_config, write_tone
 from tests.decoding.tiny_lm import write_arpa
+from tests.tiny_model import save_tiny_checkpoint
 
 REFERENCES = {"one": "red car", "two": "a red car", "three": "car"}
 
@@ -161,7 +170,8 @@ def test_a_partition_pointed_at_a_folder_is_decoded_without_downloading_the_rest
 def test_an_id_that_would_write_outside_the_partition_folder_is_refused(pipeline, tmp_path):
     """Defence in depth: a dataset that skipped BaseDataset's id check still cannot escape."""
     loader = folder_loader(pipeline, tmp_path, with_transcriptions=True)
-    loader.dataset._index[0]["id"] = "../../escaped"
+    first, *rest = loader.dataset._index
+    loader.dataset._index = CompactIndex([{**first, "id": "../../escaped"}, *rest])
     inferencer = Inferencer(pipeline, {"test": loader}, [], tmp_path / "out")
     with pytest.raises(ValueError, match=r"'\.\./\.\./escaped' would write outside .*out/test"):
         inferencer.run()
@@ -193,3 +203,105 @@ def test_nan_audio_is_an_error_naming_the_file(pipeline, tmp_path):
     inferencer = Inferencer(pipeline, {"test": loader}, [], tmp_path / "out")
     with pytest.raises(AudioReadError, match=r"two\.wav: samples are not finite"):
         inferencer.run()
+
+
+def test_n_best_lists_each_decoders_best_hypotheses(pipeline, tmp_path):
+    loader = folder_loader(pipeline, tmp_path, with_transcriptions=True)
+    Inferencer(pipeline, {"test": loader}, [], tmp_path / "out", n_best=3).run()
+    records = read_records(tmp_path / "out" / "test" / "predictions.jsonl")
+    for record in records:
+        argmax = record["decoders"]["Argmax"]
+        assert argmax["n_best"] == [{key: argmax[key] for key in ("text", "logit_score", "score")}]
+        for name in ("BeamSearch", "LM"):
+            entry = record["decoders"][name]
+            n_best = entry["n_best"]
+            assert 1 <= len(n_best) <= 3 and len({h["text"] for h in n_best}) == len(n_best)
+            assert n_best[0] == {key: entry[key] for key in n_best[0]}  # the best comes first
+            scores = [h["score"] for h in n_best]
+            assert scores == sorted(scores, reverse=True)
+    assert max(len(record["decoders"]["LM"]["n_best"]) for record in records) == 3
+
+
+def test_the_decoders_pool_lives_for_the_run_and_stops_at_its_end(pipeline, tmp_path):
+    decoder = pipeline.decoders["LM"]
+    decoder.num_processes = 2
+    loader = folder_loader(pipeline, tmp_path, with_transcriptions=False)
+    workers_seen = []
+    decode_n_best = decoder.decode_n_best
+
+    def decode_and_look(log_probs, n_best=1):
+        hypotheses = decode_n_best(log_probs, n_best)
+        workers_seen.append(frozenset(p.pid for p in multiprocessing.active_children()))
+        return hypotheses
+
+    decoder.decode_n_best = decode_and_look
+    Inferencer(pipeline, {"test": loader, "again": loader}, [], tmp_path / "out").run()
+    assert len(workers_seen) == 4  # 2 partitions x 2 batches, all served by the same 2 workers
+    assert len(set(workers_seen)) == 1 and len(workers_seen[0]) == 2
+    assert not multiprocessing.active_children()
+
+
+def process_group(pgid: int) -> set[int]:
+    """The pids of the live (not zombie) processes of a process group, read from /proc."""
+    members = set()
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:  # the process ended meanwhile
+            continue
+        if int(fields[2]) == pgid and fields[0] != "Z":
+            members.add(int(stat.parent.name))
+    return members
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads processes from /proc")
+def test_ctrl_c_during_pooled_lm_decoding_ends_promptly_and_leaves_no_process(tmp_path):
+    """inference.py with a pool of 2 decoding slowly (an untrained model, a wide unpruned beam):
+    once its workers run, a terminal's Ctrl-C (SIGINT to the whole process group) must end the
+    run within seconds, and no process of the group may be left."""
+    audio = tmp_path / "audio"
+    audio.mkdir()
+    for index in range(4):
+        write_tone(audio / f"u{index}.wav", 3.0, frequency=200 + 40 * index)
+    checkpoint = save_tiny_checkpoint(tmp_path / "run" / "model.pth")
+    command = [
+        sys.executable,
+        "inference.py",
+        f"inferencer.from_pretrained={checkpoint}",
+        "datasets=custom_dir",
+        f"datasets.test.audio_dir={audio}",
+        f"inferencer.save_path={tmp_path / 'out'}",
+        "inferencer.num_threads=1",
+        "decoders=lm",
+        "~decoders.BeamSearch",
+        "decoders.LM.beam_width=256",
+        "decoders.LM.token_min_logp=-1000",
+        "decoders.LM.beam_prune_logp=-1000",
+        "decoders.LM.num_processes=2",
+    ]
+    run = subprocess.Popen(
+        command,
+        cwd=REPO_ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,  # its own process group, as a terminal's foreground job
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while len(process_group(run.pid)) < 3:  # the main process and its 2 workers
+            assert run.poll() is None, run.communicate()[1][-3000:]
+            assert time.monotonic() < deadline, "the pool never started"
+            time.sleep(0.1)
+        time.sleep(0.5)  # well inside the decoding of the first batch (about 18 s here)
+        interrupted = time.monotonic()
+        os.killpg(run.pid, signal.SIGINT)
+        _, stderr = run.communicate(timeout=30)
+        assert time.monotonic() - interrupted < 10
+    finally:
+        if run.poll() is None:
+            os.killpg(run.pid, signal.SIGKILL)
+    assert run.returncode != 0 and "KeyboardInterrupt" in stderr
+    assert not process_group(run.pid)
+    assert not list((tmp_path / "out" / "test").glob("*.txt"))  # it stopped in the first batch
