@@ -1,23 +1,67 @@
-"""A real checkpoint of a tiny, untrained DeepSpeech2, written by the trainer's own `save`."""
+"""Real checkpoints of tiny, untrained models, written by the trainer's own `save`."""
 
 from pathlib import Path
 
 import torch
 from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
-from omegaconf import OmegaConf
+from omegaconf import DictConfig, OmegaConf
 
 from src.model import build_model
 from src.trainer.base_trainer import BaseTrainer
 from tests.conftest import REPO_ROOT
 
-TINY_MODEL = ["model.rnn_layers=1", "model.rnn_hidden=16", "model.conv_channels=[4,4]"]
+# Tiny sizes for every model class (dropout off): the shared model tests shrink each config of
+# configs/model/ with them, keeping its strides and kernels. A new model class adds its entry.
+TINY_SIZES = {
+    "BaselineModel": {"hidden": 16},
+    "DeepSpeech2": {"rnn_layers": 1, "rnn_hidden": 16, "conv_channels": [4, 4]},
+    "ConformerCTC": {
+        "d_model": 16,
+        "n_heads": 2,
+        "ffn_dim": 32,
+        "n_layers": 2,
+        "subsampling_channels": 4,
+        "dropout": 0.0,
+    },
+    "QuartzNet": {
+        "prologue_channels": 8,
+        "module_repeats": 2,
+        "epilogue_channels": 8,
+        "head_channels": 16,
+        "dropout": 0.0,
+    },
+}
 
 
-def save_tiny_checkpoint(path: Path) -> Path:
-    """What train.py writes (model, optimizer, schedule, config, vocab...) for a tiny model."""
+def tiny_spec(spec: dict) -> dict:
+    """A model spec (`_target_` + keys) shrunk to its class's `TINY_SIZES`."""
+    name = spec["_target_"].rsplit(".", 1)[-1]
+    tiny = {**spec, **TINY_SIZES[name]}
+    if name == "QuartzNet":  # one width per block of the config
+        tiny["block_channels"] = [8] * len(spec["block_kernels"])
+    return tiny
+
+
+def tiny_config(
+    preset: str = "deepspeech2_cpu", model: str = "deepspeech2_small", overrides: list[str] = ()
+) -> DictConfig:
+    """The composed `preset` with `model=<model>` shrunk to its tiny size."""
     with initialize_config_dir(config_dir=str(REPO_ROOT / "configs"), version_base="1.3"):
-        cfg = compose("deepspeech2_cpu", overrides=TINY_MODEL)
+        cfg = compose(preset, overrides=[f"model={model}", *overrides])
+    cfg.model = tiny_spec(OmegaConf.to_container(cfg.model, resolve=True))
+    return cfg
+
+
+def save_tiny_checkpoint(
+    path: Path,
+    preset: str = "deepspeech2_cpu",
+    model: str = "deepspeech2_small",
+    overrides: list[str] = (),
+) -> Path:
+    """What train.py writes (model, optimizer, schedule, config, vocab...) for a tiny
+    `configs/model/<model>.yaml` in `preset` (plus Hydra `overrides`)."""
+    cfg = tiny_config(preset, model, overrides)
     text_encoder = instantiate(cfg.text_encoder)
     features = instantiate(cfg.transforms.features)
     torch.manual_seed(0)

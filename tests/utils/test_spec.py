@@ -23,7 +23,10 @@ def test_an_allowed_class_is_built_from_plain_data_under_both_names():
 @pytest.mark.parametrize(
     ("spec", "named"),
     [
-        ({"_target_": "pathlib.Path.write_text", "data": "x"}, "_target_='pathlib.Path.write_text'"),
+        (
+            {"_target_": "pathlib.Path.write_text", "data": "x"},
+            "_target_='pathlib.Path.write_text'",
+        ),
         ({"_target_": "os.system", "_args_": ["touch /tmp/pwned"]}, "'os.system'"),
         ({"size": 2}, "_target_=None"),
         (
