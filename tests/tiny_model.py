@@ -1,15 +1,48 @@
 """Real checkpoints of tiny, untrained models, written by the trainer's own `save`."""
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import torch
 from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import OmegaConf
 
 from src.model import build_model
+from src.text_encoder import build_text_encoder
 from src.trainer.base_trainer import BaseTrainer
 from tests.conftest import REPO_ROOT
+
+TINY_MODEL = ["model.rnn_layers=1", "model.rnn_hidden=16", "model.conv_channels=[4,4]"]
+
+
+def save_tiny_checkpoint(path: Path, overrides: Sequence[str] = TINY_MODEL) -> Path:
+    """What train.py writes (model, optimizer, schedule, config, vocab...) for a tiny model
+    (`overrides`: e.g. `tiny_model_overrides(...)`; a learnt text encoder such as
+    `text_encoder=bpe` learns from `TINY_TRANSCRIPTS`)."""
+    with initialize_config_dir(config_dir=str(REPO_ROOT / "configs"), version_base="1.3"):
+        cfg = compose("deepspeech2_cpu", overrides=list(overrides))
+    text_encoder = build_text_encoder(cfg.text_encoder, lambda: TINY_TRANSCRIPTS)
+    features = instantiate(cfg.transforms.features)
+    torch.manual_seed(0)
+    model = build_model(cfg.model, features.n_feats, len(text_encoder))
+    optimizer = instantiate(cfg.optimizer, params=model.parameters())
+    trainer = BaseTrainer(
+        model=model,
+        optimizer=optimizer,
+        lr_scheduler=instantiate(cfg.lr_scheduler, optimizer=optimizer),
+        scaler=torch.amp.GradScaler("cpu", enabled=False),
+        run_dir=path.parent,
+        config=OmegaConf.to_container(cfg, resolve=True),
+        vocab=text_encoder.vocab,
+        text_encoder_state=text_encoder.checkpoint_state(),
+        n_epochs=cfg.trainer.n_epochs,
+        epoch_len=cfg.trainer.epoch_len,
+    )
+    return trainer.save(path.name)
+
+
+TINY_TRANSCRIPTS = ["the quick brown fox", "jumps over the lazy dog", "a cat and a hat"] * 4
 
 # Tiny sizes for every model class (dropout off): the shared model tests shrink each config of
 # configs/model/ with them, keeping its strides and kernels. A new model class adds its entry.
@@ -43,39 +76,13 @@ def tiny_spec(spec: dict) -> dict:
     return tiny
 
 
-def tiny_config(
-    preset: str = "deepspeech2_cpu", model: str = "deepspeech2_small", overrides: list[str] = ()
-) -> DictConfig:
-    """The composed `preset` with `model=<model>` shrunk to its tiny size."""
-    with initialize_config_dir(config_dir=str(REPO_ROOT / "configs"), version_base="1.3"):
-        cfg = compose(preset, overrides=[f"model={model}", *overrides])
-    cfg.model = tiny_spec(OmegaConf.to_container(cfg.model, resolve=True))
-    return cfg
-
-
-def save_tiny_checkpoint(
-    path: Path,
-    preset: str = "deepspeech2_cpu",
-    model: str = "deepspeech2_small",
-    overrides: list[str] = (),
-) -> Path:
-    """What train.py writes (model, optimizer, schedule, config, vocab...) for a tiny
-    `configs/model/<model>.yaml` in `preset` (plus Hydra `overrides`)."""
-    cfg = tiny_config(preset, model, overrides)
-    text_encoder = instantiate(cfg.text_encoder)
-    features = instantiate(cfg.transforms.features)
-    torch.manual_seed(0)
-    model = build_model(cfg.model, features.n_feats, len(text_encoder))
-    optimizer = instantiate(cfg.optimizer, params=model.parameters())
-    trainer = BaseTrainer(
-        model=model,
-        optimizer=optimizer,
-        lr_scheduler=instantiate(cfg.lr_scheduler, optimizer=optimizer),
-        scaler=torch.amp.GradScaler("cpu", enabled=False),
-        run_dir=path.parent,
-        config=OmegaConf.to_container(cfg, resolve=True),
-        vocab=text_encoder.vocab,
-        n_epochs=cfg.trainer.n_epochs,
-        epoch_len=cfg.trainer.epoch_len,
+def tiny_model_overrides(model_config: str) -> list[str]:
+    """Hydra overrides choosing `configs/model/<model_config>.yaml` at its tiny size."""
+    spec = OmegaConf.to_container(
+        OmegaConf.load(REPO_ROOT / "configs" / "model" / f"{model_config}.yaml")
     )
-    return trainer.save(path.name)
+    return [f"model={model_config}"] + [
+        f"model.{key}={value}".replace(" ", "")
+        for key, value in tiny_spec(spec).items()
+        if value != spec[key]
+    ]

@@ -12,7 +12,7 @@ import soundfile as sf
 import torch
 from torch.utils.data import Dataset
 
-from src.text_encoder import CTCCharTextEncoder
+from src.text_encoder import TextEncoder
 from src.utils.audio import AudioReadError, load_audio
 
 logger = logging.getLogger(__name__)
@@ -21,7 +21,7 @@ IndexEntry = dict[str, Any]  # id, path, text, duration (None: read from the fil
 OutputLength = Callable[[torch.Tensor], torch.Tensor]  # audio samples (N,) -> model frames (N,)
 
 
-def ctc_min_frames(label: str) -> int:
+def ctc_min_frames(label: Sequence) -> int:
     """Output frames CTC needs for a label: one per token, plus a blank between repeats."""
     return len(label) + sum(a == b for a, b in pairwise(label))
 
@@ -65,7 +65,7 @@ class BaseDataset(Dataset):
     def __init__(
         self,
         index: list[IndexEntry],
-        text_encoder: CTCCharTextEncoder,
+        text_encoder: TextEncoder,
         sample_rate: int = 16000,
         limit: int | None = None,
         max_duration: float | None = None,
@@ -150,7 +150,9 @@ class BaseDataset(Dataset):
                 reason = f"longer than {max_duration:g} s"
             elif max_text_length is not None and len(text) > max_text_length:
                 reason = f"with transcripts over {max_text_length} characters"
-            elif frames is not None and frames[position] < ctc_min_frames(text):
+            elif frames is not None and frames[position] < ctc_min_frames(
+                self.text_encoder.encode(text).tolist()  # tokens, e.g. subwords
+            ):
                 reason = "with transcripts too long for the model's output frames (CTC)"
             else:
                 kept.append(entry)
@@ -163,6 +165,10 @@ class BaseDataset(Dataset):
 
     def durations(self) -> list[float]:
         return [entry["duration"] for entry in self._index]
+
+    def texts(self) -> list[str]:
+        """The normalised transcripts of the kept utterances."""
+        return [entry["text"] for entry in self._index]
 
     def __getitem__(self, position: int) -> dict[str, Any]:
         entry = self._index[position]

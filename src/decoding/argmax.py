@@ -15,6 +15,8 @@ class ArgmaxDecoder(CTCDecoder):
         for frames in log_probs:
             path = frames.argmax(axis=-1)
             path_score = float(frames[np.arange(len(path)), path].sum())
-            text = self.text_encoder.ctc_decode(path.tolist())
+            kept = (path != self.text_encoder.blank_index) & (path != np.roll(path, 1))
+            kept[:1] = path[:1] != self.text_encoder.blank_index
+            text = self.labels_to_text(path[kept].tolist())
             hypotheses.append(Hypothesis(text, logit_score=path_score, score=path_score))
         return hypotheses

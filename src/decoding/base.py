@@ -69,5 +69,6 @@ class CTCDecoder(ABC):
         return [array[index, :length] for index, length in enumerate(lengths)]
 
     def labels_to_text(self, labels: Sequence[int]) -> str:
-        """A collapsed label sequence (no blanks, no repeats merging) -> normalised text."""
-        return " ".join("".join(self.text_encoder.vocab[label] for label in labels).split())
+        """A collapsed label sequence (no blanks, no repeats merging) -> normalised text, as
+        the text encoder spells it (characters, or subwords with `▁` word boundaries)."""
+        return self.text_encoder.labels_to_text(labels)

@@ -40,6 +40,7 @@ class BaseTrainer:
         save_period: int = 1,
         monitor: str = "off",
         early_stop: int | None = None,
+        text_encoder_state: dict[str, Any] | None = None,
     ) -> None:
         self.model = model
         self.optimizer = optimizer
@@ -48,6 +49,7 @@ class BaseTrainer:
         self.run_dir = Path(run_dir)
         self.config = config
         self.vocab = vocab
+        self.text_encoder_state = text_encoder_state  # e.g. a sentencepiece model
         self.n_epochs = n_epochs
         self.epoch_len = epoch_len
         self.save_period = save_period
@@ -109,6 +111,9 @@ class BaseTrainer:
 
     def state_dict(self, epoch_done: bool = False) -> dict[str, Any]:
         epoch = self.epoch + 1 if epoch_done else self.epoch
+        text_encoder = (
+            {} if self.text_encoder_state is None else {"text_encoder": self.text_encoder_state}
+        )
         return {
             "model": self.model.state_dict(),
             "optimizer": self.optimizer.state_dict(),
@@ -122,6 +127,7 @@ class BaseTrainer:
             "torch_rng_state": torch.get_rng_state(),
             "config": self.config,
             "vocab": self.vocab,
+            **text_encoder,
         }
 
     def save(self, name: str, epoch_done: bool = False) -> Path:

@@ -7,7 +7,9 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
+from src.datasets.transcripts import training_transcripts
 from src.model import build_model
+from src.text_encoder import build_text_encoder
 from src.trainer.inferencer import Inferencer
 from src.trainer.pipeline import BatchPipeline
 from src.trainer.restore import load_trained_model
@@ -49,7 +51,9 @@ def build_trainer(cfg: DictConfig) -> Trainer:
     settings = cfg.trainer
     _check_decoder_names(cfg)
     device, amp = _prepare(settings)
-    text_encoder = instantiate(cfg.text_encoder)
+    text_encoder = build_text_encoder(
+        cfg.text_encoder, lambda: training_transcripts(cfg.datasets.train)
+    )
     transforms = instantiate(cfg.transforms)
     features = transforms.features
     model = build_model(cfg.model, features.n_feats, len(text_encoder))
@@ -102,6 +106,7 @@ def build_trainer(cfg: DictConfig) -> Trainer:
         run_dir=run_dir,
         config=config,
         vocab=text_encoder.vocab,
+        text_encoder_state=text_encoder.checkpoint_state(),
         n_epochs=settings.n_epochs,
         epoch_len=settings.epoch_len,
         save_period=settings.save_period,

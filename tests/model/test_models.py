@@ -15,12 +15,13 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
+from src.decoding import ArgmaxDecoder
 from src.model import MODEL_TARGETS, build_model
 from src.text_encoder import CTCCharTextEncoder
 from src.trainer.restore import load_trained_model
 from src.utils.audio import load_audio
 from tests.conftest import REPO_ROOT, write_tone
-from tests.tiny_model import TINY_SIZES, save_tiny_checkpoint, tiny_spec
+from tests.tiny_model import TINY_SIZES, save_tiny_checkpoint, tiny_model_overrides, tiny_spec
 
 N_FEATS = 64
 ENCODER = CTCCharTextEncoder()
@@ -145,11 +146,7 @@ def greedy(model: torch.nn.Module, features: torch.Tensor, lengths: torch.Tensor
     with torch.no_grad():
         output = model(features, lengths)
     model.train()
-    paths = output["log_probs"].argmax(-1)
-    return [
-        ENCODER.ctc_decode(path[:length].tolist())
-        for path, length in zip(paths, output["log_probs_length"], strict=True)
-    ]
+    return ArgmaxDecoder(ENCODER).decode(output["log_probs"], output["log_probs_length"])
 
 
 @pytest.mark.parametrize("name", MODEL_CONFIGS)
@@ -182,7 +179,7 @@ def test_a_single_batch_overfits(name):
 
 @pytest.mark.parametrize("name", MODEL_CONFIGS)
 def test_a_checkpoint_restores_the_same_model(name, tmp_path):
-    path = save_tiny_checkpoint(tmp_path / "model.pth", model=name)
+    path = save_tiny_checkpoint(tmp_path / "model.pth", tiny_model_overrides(name))
     trained = load_trained_model(path)
     assert type(trained.model).__name__ == class_name(name)
     state = torch.load(path, weights_only=True)["model"]
@@ -194,7 +191,7 @@ def test_a_checkpoint_restores_the_same_model(name, tmp_path):
 @pytest.mark.slow
 @pytest.mark.parametrize("name", ROUND_TRIP)
 def test_a_checkpoint_round_trips_through_inference_py(name, tmp_path):
-    path = save_tiny_checkpoint(tmp_path / "model.pth", model=name)
+    path = save_tiny_checkpoint(tmp_path / "model.pth", tiny_model_overrides(name))
     audio = tmp_path / "audio"
     audio.mkdir()
     for index, seconds in enumerate([0.7, 1.3, 0.4]):
@@ -228,9 +225,7 @@ def test_a_checkpoint_round_trips_through_inference_py(name, tmp_path):
         with torch.no_grad():
             batch = trained.features(samples, torch.tensor([samples.shape[1]]))
             log_probs = trained.model(**batch)["log_probs"][0]
-        path_ids = log_probs.argmax(-1)
-        text = trained.text_encoder.ctc_decode(path_ids.tolist())
-        assert (out / "test" / f"{wav.stem}.txt").read_text().strip() == text
-        assert records[wav.stem]["text"] == text
-        best_path = float(log_probs.gather(1, path_ids[:, None]).sum())
-        assert records[wav.stem]["logit_score"] == pytest.approx(best_path, abs=1e-3)
+        [expected] = ArgmaxDecoder(trained.text_encoder).decode_utterances([log_probs.numpy()])
+        assert (out / "test" / f"{wav.stem}.txt").read_text().strip() == expected.text
+        assert records[wav.stem]["text"] == expected.text
+        assert records[wav.stem]["logit_score"] == pytest.approx(expected.logit_score, abs=1e-3)
