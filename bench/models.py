@@ -5,7 +5,7 @@ features, 29 characters), fp32 unless `--amp bf16`.
     python -m bench.models [--threads 2] [--steps 6] [--batch-size 8] [--presets P ...]
 
 Ratios are to the first preset (deepspeech2_cpu). Speed only: what each choice buys in error
-rate needs training runs (see the README's Models section for the commands).
+rate needs training runs (docs/models.md lists the commands).
 """
 
 import argparse
