@@ -1,6 +1,7 @@
 """Subword units: learnt from transcripts, cached, stored in checkpoints, rebuilt from them."""
 
 import io
+import pickle
 
 import pytest
 import torch
@@ -139,3 +140,9 @@ def test_the_config_learns_from_the_transcripts_only_when_it_needs_them(tmp_path
     config.cache_dir, config.vocab_size = str(tmp_path), 40
     bpe = build_text_encoder(config, transcripts)
     assert isinstance(bpe, SentencePieceTextEncoder) and len(bpe) == 40 and asked == [True]
+
+
+def test_it_survives_pickling_for_loader_worker_processes(encoder):
+    copy = pickle.loads(pickle.dumps(encoder))
+    assert copy.vocab == encoder.vocab
+    assert copy.encode("the mat").tolist() == encoder.encode("the mat").tolist()
