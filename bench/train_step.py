@@ -14,6 +14,7 @@ import functools
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import torch
 from hydra.utils import instantiate
@@ -57,10 +58,14 @@ def seconds_per_step(step: Callable[[], None], steps: int) -> float:
     return (time.perf_counter() - start) / steps
 
 
-def model_step(batch_size: int, bf16: bool = False, **overrides) -> Callable[[], None]:
-    """One optimizer step of the preset (with `overrides`) on 2.3-2.5 s utterances."""
+def model_step(
+    batch_size: int, bf16: bool = False, preset: Any = PRESET, **overrides
+) -> Callable[[], None]:
+    """One optimizer step of a model config (`preset`: a file or a config node, default the
+    CPU DeepSpeech2, with `overrides`) on 2.3-2.5 s utterances."""
     torch.manual_seed(0)
-    config = OmegaConf.merge(OmegaConf.load(PRESET), overrides)
+    base = OmegaConf.load(preset) if isinstance(preset, Path) else preset
+    config = OmegaConf.merge(base, overrides)
     model = instantiate(config, n_feats=N_MELS, n_tokens=N_TOKENS)
     optimizer = torch.optim.AdamW(model.parameters(), 1e-3)
     criterion = CTCLossWrapper()

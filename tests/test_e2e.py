@@ -7,6 +7,7 @@ import subprocess
 import sys
 
 import pytest
+import torch
 
 from src.datasets.synthesis import ensure_corpus
 from tests.conftest import REPO_ROOT
@@ -157,3 +158,41 @@ def test_onebatchtest_overfits_a_single_batch(data_dir, tmp_path):
     losses = [float(v) for v in re.findall(r"train_loss: ([\d.]+)", log)]
     assert len(losses) == 3
     assert losses[-1] < 0.1 * losses[0], losses
+
+
+def test_a_subword_run_needs_nothing_but_its_checkpoint_to_decode(data_dir, tmp_path):
+    """`text_encoder=bpe` with a Conformer: the sentencepiece model is learnt from the training
+    transcripts, cached, stored in the checkpoint; inference works with the cache gone."""
+    result = run_script(
+        "train.py",
+        "-cn=conformer_ctc_cpu",
+        *corpus_overrides(data_dir),
+        *[arg for arg in TINY_RUN if not arg.startswith("model.")],
+        "model.n_layers=1",
+        "model.d_model=32",
+        "model.ffn_dim=64",
+        "text_encoder=bpe",
+        "text_encoder.vocab_size=60",
+        f"trainer.save_dir={tmp_path}",
+        "trainer.run_name=bpe",
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    [cached] = (data_dir / "sentencepiece").glob("bpe60_*.model")
+    checkpoint = torch.load(tmp_path / "bpe" / "model_best.pth", weights_only=True)
+    assert checkpoint["text_encoder"]["model"].numpy().tobytes() == cached.read_bytes()
+    assert len(checkpoint["vocab"]) == 60
+    cached.unlink()
+    out = tmp_path / "out"
+    result = run_script(
+        "inference.py",
+        f"inferencer.from_pretrained={tmp_path / 'bpe' / 'model_best.pth'}",
+        *corpus_overrides(data_dir),
+        "decoders=beam_search",
+        "decoders.BeamSearch.beam_width=4",
+        "inferencer.partitions=[test]",
+        f"inferencer.save_path={out}",
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert len(list((out / "test").glob("*.txt"))) == TINY_CORPUS["n_test"]
+    assert re.search(r"test\s+WER_\(BeamSearch\)\s+[\d.]+%", result.stdout)
+    assert not list((data_dir / "sentencepiece").glob("*.model"))

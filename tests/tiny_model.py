@@ -1,5 +1,6 @@
-"""A real checkpoint of a tiny, untrained DeepSpeech2, written by the trainer's own `save`."""
+"""Real checkpoints of tiny, untrained models, written by the trainer's own `save`."""
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import torch
@@ -7,11 +8,12 @@ from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
 from src.model import build_model
+from src.text_encoder import build_text_encoder
 from src.trainer.base_trainer import BaseTrainer
 from src.trainer.config import TrainerConfig
 from src.trainer.setup import typed
 from src.transforms.features import build_features
-from tests.conftest import compose_config
+from tests.conftest import REPO_ROOT, compose_config
 
 TINY_MODEL = ["model.rnn_layers=1", "model.rnn_hidden=16", "model.conv_channels=[4,4]"]
 
@@ -26,10 +28,12 @@ class CheckpointWriter(BaseTrainer):
         raise NotImplementedError
 
 
-def save_tiny_checkpoint(path: Path) -> Path:
-    """What train.py writes (model, optimizer, schedule, config, vocab...) for a tiny model."""
-    cfg = compose_config("deepspeech2_cpu", *TINY_MODEL, "trainer.run_name=tiny")
-    text_encoder = instantiate(cfg.text_encoder)
+def save_tiny_checkpoint(path: Path, overrides: Sequence[str] = TINY_MODEL) -> Path:
+    """What train.py writes (model, optimizer, schedule, config, vocab...) for a tiny model
+    (`overrides`: e.g. `tiny_model_overrides(...)`; a learnt text encoder such as
+    `text_encoder=bpe` learns from `TINY_TRANSCRIPTS`)."""
+    cfg = compose_config("deepspeech2_cpu", *overrides, "trainer.run_name=tiny")
+    text_encoder = build_text_encoder(cfg.text_encoder, lambda: TINY_TRANSCRIPTS)
     features = build_features(cfg.transforms.features)
     torch.manual_seed(0)
     model = build_model(cfg.model, features.n_feats, len(text_encoder))
@@ -43,5 +47,52 @@ def save_tiny_checkpoint(path: Path) -> Path:
         run_dir=path.parent,
         config=OmegaConf.to_container(cfg, resolve=True),
         vocab=text_encoder.vocab,
+        text_encoder_state=text_encoder.checkpoint_state(),
     )
     return trainer.save(path.name)
+
+
+TINY_TRANSCRIPTS = ["the quick brown fox", "jumps over the lazy dog", "a cat and a hat"] * 4
+
+# Tiny sizes for every model class (dropout off): the shared model tests shrink each config of
+# configs/model/ with them, keeping its strides and kernels. A new model class adds its entry.
+TINY_SIZES = {
+    "BaselineModel": {"hidden": 16},
+    "DeepSpeech2": {"rnn_layers": 1, "rnn_hidden": 16, "conv_channels": [4, 4]},
+    "ConformerCTC": {
+        "d_model": 16,
+        "n_heads": 2,
+        "ffn_dim": 32,
+        "n_layers": 2,
+        "subsampling_channels": 4,
+        "dropout": 0.0,
+    },
+    "QuartzNet": {
+        "prologue_channels": 8,
+        "module_repeats": 2,
+        "epilogue_channels": 8,
+        "head_channels": 16,
+        "dropout": 0.0,
+    },
+}
+
+
+def tiny_spec(spec: dict) -> dict:
+    """A model spec (`_target_` + keys) shrunk to its class's `TINY_SIZES`."""
+    name = spec["_target_"].rsplit(".", 1)[-1]
+    tiny = {**spec, **TINY_SIZES[name]}
+    if name == "QuartzNet":  # one width per block of the config
+        tiny["block_channels"] = [8] * len(spec["block_kernels"])
+    return tiny
+
+
+def tiny_model_overrides(model_config: str) -> list[str]:
+    """Hydra overrides choosing `configs/model/<model_config>.yaml` at its tiny size."""
+    spec = OmegaConf.to_container(
+        OmegaConf.load(REPO_ROOT / "configs" / "model" / f"{model_config}.yaml")
+    )
+    return [f"model={model_config}"] + [
+        f"model.{key}={value}".replace(" ", "")
+        for key, value in tiny_spec(spec).items()
+        if value != spec[key]
+    ]

@@ -14,7 +14,7 @@ import torch
 from torch.utils.data import Dataset
 
 from src.datasets.compact_index import CompactIndex
-from src.text_encoder import CTCCharTextEncoder
+from src.text_encoder import TextEncoder
 from src.utils.audio import AudioReadError, load_audio
 
 logger = logging.getLogger(__name__)
@@ -25,7 +25,7 @@ MAX_ID_BYTES = 200  # `<id>.txt` and `<id>.flac` stay within the usual 255-byte 
 OutputLength = Callable[[torch.Tensor], torch.Tensor]  # audio samples (N,) -> model frames (N,)
 
 
-def ctc_min_frames(label: str) -> int:
+def ctc_min_frames(label: Sequence) -> int:
     """Output frames CTC needs for a label: one per token, plus a blank between repeats."""
     return len(label) + sum(a == b for a, b in pairwise(label))
 
@@ -115,7 +115,7 @@ class BaseDataset(Dataset):
     def __init__(
         self,
         index: list[IndexEntry],
-        text_encoder: CTCCharTextEncoder,
+        text_encoder: TextEncoder,
         sample_rate: int = 16000,
         limit: int | None = None,
         max_duration: float | None = None,
@@ -198,7 +198,9 @@ class BaseDataset(Dataset):
                 reason = f"longer than {max_duration:g} s"
             elif max_text_length is not None and len(text) > max_text_length:
                 reason = f"with transcripts over {max_text_length} characters"
-            elif frames is not None and frames[position] < ctc_min_frames(text):
+            elif frames is not None and frames[position] < ctc_min_frames(
+                self.text_encoder.encode(text).tolist()  # tokens, e.g. subwords
+            ):
                 reason = "with transcripts too long for the model's output frames (CTC)"
             else:
                 kept.append(entry)
@@ -217,6 +219,10 @@ class BaseDataset(Dataset):
 
     def durations(self) -> list[float]:
         return self._index.numbers("duration").tolist() if len(self._index) else []
+
+    def texts(self) -> list[str]:
+        """The normalised transcripts of the kept utterances."""
+        return [entry["text"] for entry in self._index]
 
     def __getitem__(self, position: int) -> dict[str, Any]:
         entry = self._index[position]

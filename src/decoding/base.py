@@ -129,8 +129,9 @@ class CTCDecoder(ABC):
         return self.labels_to_text(labels[labels != self.text_encoder.blank_index].tolist())
 
     def labels_to_text(self, labels: Sequence[int]) -> str:
-        """A collapsed label sequence (no blanks, no repeats merging) -> normalised text."""
-        return " ".join("".join(self.text_encoder.vocab[label] for label in labels).split())
+        """A collapsed label sequence (no blanks, no repeats merging) -> normalised text, as
+        the text encoder spells it (characters, or subwords with `▁` word boundaries)."""
+        return self.text_encoder.labels_to_text(labels)
 
 
 def distinct_texts(hypotheses: Iterable[Hypothesis], n_best: int) -> list[Hypothesis]:

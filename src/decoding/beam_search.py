@@ -10,7 +10,9 @@ prefix kept.
 
 Hypotheses are texts, so label sequences that spell the same text are one hypothesis: a space
 after a space (or at the start) adds nothing to the text and is merged into the prefix it
-follows, and at the end prefixes that differ only by a trailing space are summed.
+follows, and at the end the prefixes that spell the same text (e.g. differing by a trailing
+space, or subword sequences such as `▁a` `b` and `▁ab`) are summed. Subword prefixes that
+spell the same text stay separate beams until then (their next labels differ in CTC).
 """
 
 from collections.abc import Sequence
@@ -93,7 +95,7 @@ class BeamSearchDecoder(CTCDecoder):
         self.beam_prune_logp = beam_prune_logp
         self.blank = text_encoder.blank_index
         # The empty text behaves as if it ended in a space: a space after it adds nothing.
-        self.space = text_encoder.char_to_index.get(" ", -1)
+        self.space = text_encoder.vocab.index(" ") if " " in text_encoder.vocab else -1
 
     def decode_here(self, log_probs: Sequence[np.ndarray], n_best: int) -> list[list[Hypothesis]]:
         return [
@@ -158,18 +160,17 @@ class BeamSearchDecoder(CTCDecoder):
             last = np.concatenate([last[stays], token])
             blank = np.concatenate([stay_blank[stays], np.full(len(grown), -np.inf)])
             label = np.concatenate([stay_label[stays], grow.ravel()[grown]])
-        return self._texts(trie, node, parent, last, np.logaddexp(blank, label), n_best)
+        return self._texts(trie, node, np.logaddexp(blank, label), n_best)
 
-    def _texts(self, trie, node, parent, last, log_probs, n_best) -> list[Beam]:
-        """Sums the prefixes that differ only by a trailing space; the `n_best` texts."""
-        text_node = np.where((last == self.space) & (node != ROOT), parent, node)
-        groups, group_of = np.unique(text_node, return_inverse=True)
-        totals = np.full(len(groups), -np.inf)
-        np.logaddexp.at(totals, group_of, log_probs)
-        best = np.argsort(-totals, kind="stable")[:n_best]
-        return [
-            Beam(self.labels_to_text(trie.labels(int(groups[i]))), float(totals[i])) for i in best
-        ]
+    def _texts(self, trie, node, log_probs, n_best) -> list[Beam]:
+        """Sums the prefixes that spell the same text (e.g. differing by a trailing space, or
+        subwords `▁a` `b` and `▁ab`); the `n_best` texts."""
+        totals: dict[str, float] = {}
+        for prefix, log_prob in zip(node.tolist(), log_probs.tolist(), strict=True):
+            text = self.labels_to_text(trie.labels(prefix))
+            totals[text] = float(np.logaddexp(totals.get(text, -np.inf), log_prob))
+        best = sorted(totals.items(), key=lambda item: -item[1])[:n_best]
+        return [Beam(text, log_prob) for text, log_prob in best]
 
     def _candidate_tokens(self, frame: np.ndarray) -> np.ndarray:
         """The labels this frame may grow prefixes by, after the token pruning options."""

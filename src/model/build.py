@@ -8,12 +8,14 @@ from omegaconf import DictConfig, OmegaConf
 
 from src.model.base import CTCModel
 from src.model.baseline import BaselineModel
+from src.model.conformer import ConformerCTC
 from src.model.deepspeech2 import DeepSpeech2
+from src.model.quartznet import QuartzNet
 from src.utils.spec import build_from_spec, class_targets
 
 logger = logging.getLogger(__name__)
 
-MODEL_TARGETS = class_targets([BaselineModel, DeepSpeech2], "src.model")
+MODEL_TARGETS = class_targets([BaselineModel, DeepSpeech2, ConformerCTC, QuartzNet], "src.model")
 
 
 def build_model(

@@ -38,8 +38,12 @@ class CTCCharTextEncoder:
 
     def __init__(self, alphabet: Sequence[str] | None = None) -> None:
         self.alphabet = list(alphabet) if alphabet is not None else list(DEFAULT_ALPHABET)
-        if BLANK in self.alphabet or len(set(self.alphabet)) != len(self.alphabet):
-            raise ValueError(f"alphabet must hold distinct non-empty tokens: {self.alphabet}")
+        if len(set(self.alphabet)) != len(self.alphabet) or not all(
+            isinstance(char, str) and len(char) == 1 for char in self.alphabet
+        ):
+            raise ValueError(
+                f"alphabet must hold distinct non-empty single characters: {self.alphabet}"
+            )
         self.vocab = [BLANK, *self.alphabet]
         self.char_to_index = {char: index for index, char in enumerate(self.vocab)}
         self.reported_characters: set[str] = set()  # dropped by `normalize`, warned about once
@@ -59,6 +63,14 @@ class CTCCharTextEncoder:
     @property
     def blank_index(self) -> int:
         return 0
+
+    def labels_to_text(self, labels: Iterable[int]) -> str:
+        """A collapsed label sequence (no blanks) -> normalised text."""
+        return " ".join("".join(self.vocab[int(label)] for label in labels).split())
+
+    def checkpoint_state(self) -> None:
+        """Nothing beyond the checkpoint's `vocab`, which rebuilds this encoder."""
+        return None
 
     def normalize(self, text: str) -> str:
         """`normalize_text` over the alphabet. The first time it drops a character outside the

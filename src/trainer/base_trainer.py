@@ -40,6 +40,7 @@ class BaseTrainer(ABC):
         run_dir: Path,
         config: dict[str, Any],
         vocab: list[str],
+        text_encoder_state: dict[str, Any] | None = None,
     ) -> None:
         self.settings = settings
         self.model = model
@@ -49,6 +50,7 @@ class BaseTrainer(ABC):
         self.run_dir = Path(run_dir)
         self.config = config
         self.vocab = vocab
+        self.text_encoder_state = text_encoder_state  # e.g. a sentencepiece model
         self.n_epochs = settings.n_epochs
         self.epoch_len = settings.epoch_len
         self.save_period = settings.save_period
@@ -110,6 +112,9 @@ class BaseTrainer(ABC):
 
     def state_dict(self, epoch_done: bool = False) -> dict[str, Any]:
         epoch = self.epoch + 1 if epoch_done else self.epoch
+        text_encoder = (
+            {} if self.text_encoder_state is None else {"text_encoder": self.text_encoder_state}
+        )
         return {
             "model": self.model.state_dict(),
             "optimizer": self.optimizer.state_dict(),
@@ -123,6 +128,7 @@ class BaseTrainer(ABC):
             "torch_rng_state": torch.get_rng_state(),
             "config": self.config,
             "vocab": self.vocab,
+            **text_encoder,
         }
 
     def save(self, name: str, epoch_done: bool = False) -> Path:

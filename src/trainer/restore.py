@@ -1,4 +1,4 @@
-"""A trained model back from its checkpoint, for inference: weights, features and vocabulary.
+"""A trained model back from its checkpoint, for inference: weights, features and text encoder.
 
 The checkpoint is untrusted input: it is read with `weights_only=True`, and the model and the
 features are rebuilt from the plain-data specs of its stored config, allowed only to name the
@@ -12,7 +12,7 @@ from typing import Any
 import torch
 
 from src.model import MODEL_TARGETS, CTCModel, build_model
-from src.text_encoder import CTCCharTextEncoder
+from src.text_encoder import TextEncoder, load_text_encoder
 from src.transforms.features import FEATURE_TARGETS, LogFeatures, build_features
 from src.utils.checkpoint import load_checkpoint
 from src.utils.spec import UnsafeSpecError, check_spec
@@ -24,7 +24,7 @@ class TrainedModel:
 
     model: CTCModel
     features: LogFeatures
-    text_encoder: CTCCharTextEncoder
+    text_encoder: TextEncoder
     checkpoint: dict[str, Any]
 
 
@@ -53,7 +53,7 @@ def load_trained_model(path: str | Path, device: str | torch.device = "cpu") -> 
     }
     for key, (spec, allowed) in specs.items():  # every spec checked before anything is built
         check_spec(spec, allowed, f"{path}: {key}")
-    text_encoder = CTCCharTextEncoder.from_vocab(_stored(checkpoint, path, "vocab"))
+    text_encoder = load_text_encoder(checkpoint, str(path))
     features = build_features(specs["config.transforms.features"][0], f"{path}: features")
     model = build_model(specs["config.model"][0], features.n_feats, len(text_encoder))
     model.load_state_dict(_stored(checkpoint, path, "model"))

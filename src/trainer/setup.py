@@ -11,9 +11,11 @@ from omegaconf import DictConfig, OmegaConf
 
 from src.datasets.base_dataset import OutputLength
 from src.datasets.loaders import build_dataloaders
+from src.datasets.transcripts import training_transcripts
 from src.decoding import build_decoders
 from src.metrics import build_metrics
 from src.model import CTCModel, build_model
+from src.text_encoder import build_text_encoder
 from src.trainer.config import InferencerConfig, RuntimeConfig, TrainerConfig
 from src.trainer.inferencer import Inferencer
 from src.trainer.pipeline import BatchPipeline
@@ -94,7 +96,9 @@ def build_trainer(cfg: DictConfig) -> Trainer:
     settings = typed(TrainerConfig, cfg.trainer)
     check_trainer_settings(settings, cfg)
     device, amp = prepare_runtime(settings)
-    text_encoder = instantiate(cfg.text_encoder)
+    text_encoder = build_text_encoder(
+        cfg.text_encoder, lambda: training_transcripts(cfg.datasets[settings.train_partition])
+    )
     features = build_features(cfg.transforms.features)
     wave_augs, spec_augs = build_augmentations(cfg.transforms)
     train_wave_augs = wave_augs.get(settings.train_partition, [])
@@ -141,6 +145,7 @@ def build_trainer(cfg: DictConfig) -> Trainer:
         run_dir=run_dir,
         config=config,
         vocab=text_encoder.vocab,
+        text_encoder_state=text_encoder.checkpoint_state(),
     )
     if settings.resume_from:
         trainer.resume(settings.resume_from)

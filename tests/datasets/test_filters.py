@@ -8,7 +8,7 @@ import torch
 from src.datasets import BaseDataset
 from src.datasets.base_dataset import ctc_min_frames
 from src.model import DeepSpeech2
-from src.text_encoder import CTCCharTextEncoder
+from src.text_encoder import CTCCharTextEncoder, SentencePieceTextEncoder
 from src.trainer.setup import model_output_length
 from src.transforms import LogMelSpectrogram
 from src.utils.audio import load_audio
@@ -95,3 +95,18 @@ def test_ctc_filter_drops_exactly_the_labels_whose_ctc_loss_is_infinite(tmp_path
             torch.tensor([target.shape[1]]),
         )
         assert bool(torch.isfinite(loss)) == (item["id"] in kept), item["id"]
+
+
+def test_the_ctc_filter_counts_subword_tokens_not_characters(tmp_path):
+    """`the cat` is 2 units of a BPE model, `yes` is 4 (`▁ y e s`): with 3 output frames the
+    first fits and the second does not, whatever their lengths in characters."""
+    encoder = SentencePieceTextEncoder.from_transcripts(
+        ["the cat sat on the mat", "a bad cat had a hat", "the hat is on the cat"] * 4,
+        40,
+        "bpe",
+        tmp_path,
+    )
+    assert (len(encoder.encode("the cat")), len(encoder.encode("yes"))) == (2, 4)
+    index = [entry("words", 1.0, "the cat"), entry("letters", 1.0, "yes")]
+    dataset = BaseDataset(index, encoder, output_length=lambda n: torch.full_like(n, 3))
+    assert [e["id"] for e in dataset._index] == ["words"]

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from src.decoding import BeamSearchDecoder
-from src.text_encoder import CTCCharTextEncoder
+from src.text_encoder import CTCCharTextEncoder, SentencePieceTextEncoder, TextEncoder
 
 TINY = CTCCharTextEncoder(alphabet=["a", "b"])  # blank + 2 tokens
 WITH_SPACE = CTCCharTextEncoder(alphabet=["a", " "])
@@ -24,13 +24,17 @@ def collapse(path: tuple[int, ...], blank: int = 0) -> tuple[int, ...]:
     return tuple(token for token in merged if token != blank)
 
 
-def exhaustive(log_probs: np.ndarray, encoder: CTCCharTextEncoder = TINY) -> dict[str, float]:
-    """log P(text) for every text: enumerate every alignment (path), collapse it, spell it
-    (extra spaces dropped) and sum the probabilities of the paths per text."""
-    frames, tokens = log_probs.shape
+def exhaustive(
+    log_probs: np.ndarray, encoder: TextEncoder = TINY, tokens: list[int] | None = None
+) -> dict[str, float]:
+    """log P(text) for every text: enumerate every alignment (path) over `tokens` (None: all;
+    the others must have probability 0), collapse it, spell it (extra spaces dropped) and sum
+    the probabilities of the paths per text."""
+    frames = log_probs.shape[0]
+    tokens = range(log_probs.shape[1]) if tokens is None else tokens
     probabilities = defaultdict(float)
-    for path in itertools.product(range(tokens), repeat=frames):
-        text = " ".join("".join(encoder.vocab[token] for token in collapse(path)).split())
+    for path in itertools.product(tokens, repeat=frames):
+        text = encoder.labels_to_text(collapse(path))
         probabilities[text] += np.exp(log_probs[np.arange(frames), path].sum(dtype=float))
     return {text: float(np.log(p)) for text, p in probabilities.items()}
 
@@ -40,7 +44,7 @@ def best_text(log_probs: np.ndarray) -> str:
     return max(expected, key=expected.get)
 
 
-def exact_decoder(encoder: CTCCharTextEncoder = TINY, **options) -> BeamSearchDecoder:
+def exact_decoder(encoder: TextEncoder = TINY, **options) -> BeamSearchDecoder:
     """Wide enough for every prefix of up to 6 frames, no pruning."""
     settings = {"beam_width": 1000, "token_min_logp": None, "beam_prune_logp": None} | options
     return BeamSearchDecoder(encoder, **settings)
@@ -53,6 +57,43 @@ def test_every_text_probability_equals_the_exhaustive_sum(encoder, frames, seed)
     log_probs = random_log_probs(np.random.default_rng(100 * frames + seed), frames)
     expected = exhaustive(log_probs, encoder)
     beams = exact_decoder(encoder).search(log_probs)
+    assert {beam.text for beam in beams} == set(expected)
+    for beam in beams:
+        assert beam.log_prob == pytest.approx(expected[beam.text], abs=1e-5)
+    assert beams[0].text == max(expected, key=expected.get)
+
+
+@pytest.fixture(scope="module")
+def subwords(tmp_path_factory) -> tuple[SentencePieceTextEncoder, list[int]]:
+    """A BPE model whose pieces spell "ab" five ways (`▁ab`, `▁a b`, `▁ a b`, `a b`, `▁ ab`...),
+    and the blank plus those pieces (the tokens the tests give probability)."""
+    encoder = SentencePieceTextEncoder.from_transcripts(
+        ["ab ab ab a", "a b ab", "ab ba b", "ba ab"] * 3, 32, "bpe", tmp_path_factory.mktemp("spm")
+    )
+    tokens = [0] + [
+        encoder.vocab.index(piece) for piece in ["\u2581a", "\u2581ab", "\u2581", "a", "b"]
+    ]
+    return encoder, tokens
+
+
+def test_subword_sequences_spell_the_same_text(subwords):
+    encoder, (_, a_word, ab_word, boundary, a, b) = subwords
+    spellings = [[ab_word], [a_word, b], [boundary, a, b], [a, b], [boundary, ab_word]]
+    assert {encoder.labels_to_text(labels) for labels in spellings} == {"ab"}
+    assert encoder.labels_to_text([a_word, boundary, b]) == "a b"
+
+
+@pytest.mark.parametrize("frames", [1, 2, 3, 4, 5])
+@pytest.mark.parametrize("seed", range(3))
+def test_subword_text_probabilities_equal_the_exhaustive_sum(subwords, frames, seed):
+    """Over subwords, different label sequences spell one text: their probabilities add up."""
+    encoder, tokens = subwords
+    log_probs = np.full((frames, len(encoder)), -np.inf, dtype=np.float32)
+    rng = np.random.default_rng(10 * frames + seed)
+    log_probs[:, tokens] = random_log_probs(rng, frames, len(tokens))
+    expected = exhaustive(log_probs, encoder, tokens)
+    beams = exact_decoder(encoder, beam_width=10_000).search(log_probs)  # every prefix
+    assert len(beams) == len({beam.text for beam in beams})
     assert {beam.text for beam in beams} == set(expected)
     for beam in beams:
         assert beam.log_prob == pytest.approx(expected[beam.text], abs=1e-5)

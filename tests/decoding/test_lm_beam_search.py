@@ -7,9 +7,11 @@ import numpy as np
 import pytest
 import torch
 
+from src.decoding import BeamSearchDecoder
 from src.decoding.fusion import load_lm_params, save_lm_params
 from src.decoding.lm_beam_search import LMBeamSearchDecoder
 from src.lm.tools import find_tool
+from src.text_encoder import SentencePieceTextEncoder
 from tests.decoding.tiny_lm import ENCODER, ambiguous_red_rad, frames_for, write_arpa
 
 
@@ -126,3 +128,61 @@ def test_n_best_are_distinct_ranked_and_start_with_the_best(arpa_path):
     scores = [h.score for h in hypotheses]
     assert scores == sorted(scores, reverse=True)
     assert hypotheses[0] == decoder.decode_utterances([ambiguous_red_rad()])[0]
+
+
+@pytest.fixture(scope="module")
+def subwords(tmp_path_factory) -> SentencePieceTextEncoder:
+    """BPE units of the tiny LM's words: `▁car` and `▁r` are pieces, `red`/`rad` are not."""
+    encoder = SentencePieceTextEncoder.from_transcripts(
+        ["red car", "rad car", "a red car", "the rad car"] * 3,
+        34,
+        "bpe",
+        tmp_path_factory.mktemp("spm"),
+    )
+    assert {"\u2581car", "\u2581r"} <= set(encoder.vocab) and "\u2581red" not in encoder.vocab
+    return encoder
+
+
+def subword_frames(encoder: SentencePieceTextEncoder, pieces: list[str]) -> np.ndarray:
+    """Log-probs spelling `pieces`: one frame per piece (0.9), each followed by a blank."""
+    rows = []
+    for piece in pieces:
+        for token in (encoder.vocab.index(piece), 0):
+            row = np.full(len(encoder), 0.1 / (len(encoder) - 1))
+            row[token] = 0.9
+            rows.append(row)
+    return np.log(np.array(rows)).astype(np.float32)
+
+
+def test_subword_labels_decode_to_words_with_and_without_the_lm(subwords, arpa_path):
+    """`▁r` + (a 0.55 | e 0.40) + `d` + `▁car`: "rad car" by ear, "red car" with the LM."""
+    log_probs = subword_frames(subwords, ["\u2581r", "a", "d", "\u2581car"])
+    vowel = np.full(len(subwords), 0.05 / (len(subwords) - 2))
+    vowel[subwords.vocab.index("a")], vowel[subwords.vocab.index("e")] = 0.55, 0.40
+    log_probs[2] = np.log(vowel)
+    [acoustic] = LMBeamSearchDecoder(subwords).decode_utterances([log_probs])
+    assert acoustic.text == "rad car"
+    [fused] = LMBeamSearchDecoder(
+        subwords, lm_path=arpa_path, alpha=0.5, beta=0.0
+    ).decode_utterances([log_probs])
+    assert fused.text == "red car" and fused.lm_score < 0
+
+
+def test_subword_beams_agree_with_the_hand_written_search(subwords):
+    """Without an LM both beam searches find the same texts over subword labels."""
+    rng = np.random.default_rng(0)
+    pieces = [
+        ["\u2581car"],
+        ["\u2581r", "e", "d", "\u2581car"],
+        ["\u2581", "c", "ar", "\u2581r", "ad"],
+    ]
+    utterances = []
+    for index in range(9):
+        log_probs = subword_frames(subwords, pieces[index % 3])
+        log_probs = log_probs + rng.normal(0, 1.0, log_probs.shape)
+        log_probs -= np.logaddexp.reduce(log_probs, axis=1, keepdims=True)
+        utterances.append(log_probs.astype(np.float32))
+    pyctcdecode = [h.text for h in LMBeamSearchDecoder(subwords).decode_utterances(utterances)]
+    hand_written = [h.text for h in BeamSearchDecoder(subwords).decode_utterances(utterances)]
+    assert pyctcdecode == hand_written
+    assert {"car", "red car", "car rad"} <= set(pyctcdecode)

@@ -91,7 +91,7 @@ def test_from_vocab_requires_leading_blank(vocab):
         CTCCharTextEncoder.from_vocab(vocab)
 
 
-@pytest.mark.parametrize("alphabet", [["a", "a"], ["a", BLANK]])
+@pytest.mark.parametrize("alphabet", [["a", "a"], ["a", BLANK], ["a", "\u2581the"]])
 def test_alphabet_must_be_distinct_and_non_empty(alphabet):
     with pytest.raises(ValueError, match="distinct non-empty"):
         CTCCharTextEncoder(alphabet=alphabet)

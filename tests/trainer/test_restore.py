@@ -6,11 +6,12 @@ import sys
 import pytest
 import torch
 
+from src.text_encoder import SentencePieceTextEncoder
 from src.trainer.restore import load_trained_model
 from src.utils.checkpoint import load_checkpoint, save_checkpoint
 from src.utils.spec import UnsafeSpecError
 from tests.conftest import REPO_ROOT, write_tone
-from tests.tiny_model import save_tiny_checkpoint
+from tests.tiny_model import TINY_MODEL, save_tiny_checkpoint
 
 
 @pytest.fixture
@@ -90,3 +91,21 @@ def test_inference_py_refuses_a_hostile_checkpoint_and_runs_nothing(checkpoint, 
     assert result.returncode != 0
     assert "features._target_='pathlib.Path.write_text' is not allowed" in result.stderr
     assert not marker.exists()
+
+
+def test_a_subword_checkpoint_comes_back_with_its_sentencepiece_model(tmp_path):
+    overrides = [
+        *TINY_MODEL,
+        "text_encoder=bpe",
+        "text_encoder.vocab_size=40",
+        f"data_dir={tmp_path}",
+    ]
+    path = save_tiny_checkpoint(tmp_path / "model.pth", overrides)
+    for cached in (tmp_path / "sentencepiece").glob("*.model"):
+        cached.unlink()  # inference needs nothing but the checkpoint
+    trained = load_trained_model(path)
+    assert isinstance(trained.text_encoder, SentencePieceTextEncoder)
+    assert len(trained.text_encoder) == 40 == trained.model.head[1].out_features
+    assert trained.text_encoder.labels_to_text(trained.text_encoder.encode("the cat").tolist()) == (
+        "the cat"
+    )

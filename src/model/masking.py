@@ -1,0 +1,65 @@
+"""Layers that ignore padding, so an utterance gives the same outputs alone or in any batch."""
+
+import torch
+from torch import nn
+
+
+def conv_output_lengths(
+    lengths: torch.Tensor, kernel: int, stride: int = 1, padding: int = 0, dilation: int = 1
+) -> torch.Tensor:
+    """Output lengths of a convolution along one axis (PyTorch's arithmetic, exact)."""
+    span = dilation * (kernel - 1) + 1
+    return torch.div(lengths + 2 * padding - span, stride, rounding_mode="floor") + 1
+
+
+def zero_padding(x: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+    """(B, C, T) with every frame where `valid` (B, T) is False set to zero."""
+    return x.masked_fill(~valid.unsqueeze(1), 0)
+
+
+class MaskedBatchNorm1d(nn.BatchNorm1d):
+    """Batch norm of (B, C, T) over the valid frames only, padding zeroed on the way out.
+
+    `valid` (B, T) is True on valid frames (None: all are). Training statistics are the mean
+    and variance of the valid frames, and only they update the running statistics (unbiased
+    variance, PyTorch's momentum rule, `momentum=None` for a cumulative average), so padding
+    changes neither the outputs nor the stored state. Parameters and buffers are
+    nn.BatchNorm1d's: state dicts load either way. Statistics are computed in fp32.
+    """
+
+    def forward(self, x: torch.Tensor, valid: torch.Tensor | None = None) -> torch.Tensor:  # type: ignore[override]
+        if x.dim() != 3:
+            raise ValueError(f"expected x of shape (B, C, T), got {tuple(x.shape)}")
+        if valid is None:
+            valid = torch.ones(x.shape[0], x.shape[2], dtype=torch.bool, device=x.device)
+        if valid.shape != (x.shape[0], x.shape[2]):
+            raise ValueError(
+                f"valid must be (B, T) = {(x.shape[0], x.shape[2])}, got {tuple(valid.shape)}"
+            )
+        frames = x.float()
+        mask = valid.unsqueeze(1)
+        if self.training or not self.track_running_stats:
+            count = mask.sum().clamp_min(1)
+            mean = frames.masked_fill(~mask, 0).sum((0, 2)) / count
+            centred = (frames - mean[:, None]).masked_fill(~mask, 0)
+            var = centred.pow(2).sum((0, 2)) / count
+            if self.training and self.track_running_stats:
+                self._update_running_stats(mean, var, count)
+        else:
+            mean, var = self.running_mean, self.running_var
+        normed = (frames - mean[:, None]) * torch.rsqrt(var[:, None] + self.eps)
+        if self.affine:
+            normed = normed * self.weight[:, None] + self.bias[:, None]
+        return normed.masked_fill(~mask, 0).to(x.dtype)
+
+    @torch.no_grad()
+    def _update_running_stats(
+        self, mean: torch.Tensor, var: torch.Tensor, count: torch.Tensor
+    ) -> None:
+        self.num_batches_tracked += 1
+        momentum = self.momentum
+        if momentum is None:  # a cumulative average
+            momentum = 1.0 / float(self.num_batches_tracked)
+        unbiased = var * count / (count - 1).clamp_min(1)
+        self.running_mean.lerp_(mean.to(self.running_mean.dtype), momentum)
+        self.running_var.lerp_(unbiased.to(self.running_var.dtype), momentum)
