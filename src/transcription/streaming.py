@@ -14,7 +14,7 @@ from src.decoding.segments import BlankSegmenter
 from src.model.streaming import StreamingDeepSpeech2
 from src.trainer.restore import TrainedModel
 from src.transcription.chunked import frame_stride
-from src.transcription.transcriber import Transcript, decode_segments
+from src.transcription.transcriber import Transcript, clip_to, decode_segments
 from src.transforms.streaming import StreamingFeatures
 
 
@@ -62,7 +62,8 @@ class StreamingTranscriber:
         segments = segmenter.split(self.frames)
         encoder = self.trained.text_encoder
         text, words = decode_segments(segments, self.decoder, encoder, self.frame_seconds)
-        return Transcript(text, words, self.samples / self.sample_rate)
+        duration = self.samples / self.sample_rate
+        return Transcript(text, clip_to(words, duration), duration)
 
     def log_probs(self) -> np.ndarray:
         """Every frame emitted so far, (T, C)."""

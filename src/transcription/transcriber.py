@@ -3,7 +3,7 @@ length: chunked model windows (`chunked.py`), segments cut at long blank runs fo
 (`src.decoding.segments`), word times from CTC forced alignment (`src.decoding.timestamps`)."""
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +19,8 @@ from src.trainer.pipeline import BatchPipeline
 from src.trainer.restore import TrainedModel
 from src.transcription.chunked import ChunkedLogProbs
 from src.utils.audio import AudioReadError, read_audio_blocks
+
+PROGRESS_SECONDS = 60.0  # files at least this long get a progress bar
 
 
 @dataclass
@@ -54,6 +56,11 @@ def decode_segments(
         words += align_words(segment.log_probs, text, text_encoder, frame_seconds, offset)
         texts.append(text)
     return " ".join(" ".join(texts).split()), words
+
+
+def clip_to(words: list[WordTiming], duration: float) -> list[WordTiming]:
+    """Word ends past the audio's end (the last frame reaches beyond it) moved to the end."""
+    return [replace(word, end=min(word.end, duration)) for word in words]
 
 
 class Transcriber:
@@ -102,20 +109,24 @@ class Transcriber:
         segments = self.segmenter.split(self.log_probs(counted()))
         encoder = self.trained.text_encoder
         text, words = decode_segments(segments, self.decoder, encoder, self.frame_seconds)
-        return Transcript(text, words, samples / self.sample_rate)
+        duration = samples / self.sample_rate
+        return Transcript(text, clip_to(words, duration), duration)
 
     def transcribe_file(self, path: str | Path, show_progress: bool = False) -> Transcript:
         """One file of any length, format, rate and channel count `load_audio` reads."""
         path = Path(path)
-        total = None
-        if show_progress:
-            try:
-                total = round(header_duration(path), 1)
-            except AudioReadError:
-                total = None
+        try:
+            total = header_duration(path)
+        except AudioReadError:
+            total = None  # FFmpeg formats: no header reader; the bar counts seconds done
+        show_progress = show_progress and (total is None or total >= PROGRESS_SECONDS)
         blocks = read_audio_blocks(path, self.sample_rate)
         with tqdm(
-            total=total, desc=path.name, unit="s", disable=not show_progress, leave=False
+            total=None if total is None else round(total, 1),
+            desc=path.name,
+            unit="s",
+            disable=not show_progress,
+            leave=False,
         ) as progress:
             transcript = self.transcribe_blocks(blocks, progress)
         if transcript.duration == 0:
