@@ -11,23 +11,18 @@ import sys
 from pathlib import Path
 
 import hydra
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 from tqdm import tqdm
 
-from src.decoding import CTCDecoder
 from src.trainer.restore import load_trained_model
 from src.transcription import Transcriber, Transcript
-from src.transcription.cli import checkpoint_argv
+from src.transcription.cli import build_decoder, checkpoint_argv
 from src.transcription.formats import FORMATS
 from src.transcription.streaming import StreamingTranscriber
 from src.utils.audio import AUDIO_EXTENSIONS, AudioReadError, read_audio_blocks
-from src.utils.build import build_decoders
 from src.utils.runtime import resolve_device, set_num_threads
 
 logger = logging.getLogger("transcribe")
-
-DECODERS = {"argmax": "Argmax", "beam": "BeamSearch", "lm": "LM"}
-
 
 def audio_files(audio: Path) -> list[Path]:
     """`audio` itself, or every audio file under the folder, sorted."""
@@ -43,13 +38,6 @@ def audio_files(audio: Path) -> list[Path]:
             raise FileNotFoundError(f"{audio}: no audio files ({', '.join(AUDIO_EXTENSIONS)})")
         return files
     raise FileNotFoundError(f"{audio}: no such file or folder")
-
-
-def build_decoder(cfg: DictConfig, text_encoder) -> CTCDecoder:
-    if cfg.decoder not in DECODERS:
-        raise ValueError(f"decoder must be one of {sorted(DECODERS)}, got {cfg.decoder!r}")
-    name = DECODERS[cfg.decoder]
-    return build_decoders(OmegaConf.create({name: cfg.decoders[name]}), text_encoder)[name]
 
 
 def stream_file(transcriber: StreamingTranscriber, path: Path, chunk_seconds: float) -> Transcript:
@@ -86,7 +74,7 @@ def main(cfg: DictConfig) -> None:
     files = audio_files(root)
     device = "cpu" if cfg.streaming else resolve_device(cfg.device)
     trained = load_trained_model(cfg.checkpoint, device)
-    decoder = build_decoder(cfg, trained.text_encoder)
+    decoder = build_decoder(cfg.decoders, cfg.decoder, trained.text_encoder)
     transcriber = None
     if not cfg.streaming:
         transcriber = Transcriber(

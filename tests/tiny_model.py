@@ -1,5 +1,6 @@
 """A real checkpoint of a tiny, untrained DeepSpeech2, written by the trainer's own `save`."""
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import torch
@@ -14,10 +15,11 @@ from tests.conftest import REPO_ROOT
 TINY_MODEL = ["model.rnn_layers=1", "model.rnn_hidden=16", "model.conv_channels=[4,4]"]
 
 
-def save_tiny_checkpoint(path: Path) -> Path:
-    """What train.py writes (model, optimizer, schedule, config, vocab...) for a tiny model."""
+def save_tiny_checkpoint(path: Path, overrides: Sequence[str] = ()) -> Path:
+    """What train.py writes (model, optimizer, schedule, config, vocab...) for a tiny model;
+    `overrides` change its config (e.g. "model.bidirectional=false")."""
     with initialize_config_dir(config_dir=str(REPO_ROOT / "configs"), version_base="1.3"):
-        cfg = compose("deepspeech2_cpu", overrides=TINY_MODEL)
+        cfg = compose("deepspeech2_cpu", overrides=[*TINY_MODEL, *overrides])
     text_encoder = instantiate(cfg.text_encoder)
     features = instantiate(cfg.transforms.features)
     torch.manual_seed(0)

@@ -2,8 +2,10 @@
 
 A beam search over an hour of frames would hold an hour of frames and beams; cut where the
 model is silent (a run of frames whose most likely token is the blank), each segment decodes
-on its own and memory stays bounded by `max_frames`. A cut inside a blank run changes nothing
-for argmax decoding: a blank already separates what comes before it from what comes after.
+on its own and memory stays bounded by `max_frames`. For argmax decoding a cut inside a blank
+run changes nothing where the pause is between words (the model spells a space in it): a blank
+already separates what comes before it from what comes after. A pause of `min_blank_frames`
+inside a word (rare: 300 ms at a 30 ms stride) would split that word in two.
 """
 
 from collections.abc import Iterable, Iterator

@@ -2,11 +2,12 @@
 
 The hypothesis (from argmax, the beam search or the LM decoder alike) is encoded back into
 tokens, spaces included, and aligned to the frames it came from with
-`torchaudio.functional.forced_align` (the best single alignment of exactly those tokens). A
-word starts at the first frame of its first character and ends after the last frame of its
-last character; its confidence is the mean posterior probability of the frames its characters
-are aligned to. Frame `t` is at `t * frame_seconds` (+ `offset`): the model's frame stride, the
-features' hop times the model's time stride (`frame_seconds`).
+`torchaudio.functional.forced_align` (the best single alignment of exactly those tokens). Frame
+`t` is centred at `t * frame_seconds` (+ `offset`), `frame_seconds` being the model's frame
+stride (the features' hop times the model's time stride), and stands for the interval of one
+stride around it. A word starts where the first frame of its first character starts and ends
+where the last frame of its last character ends; its confidence is the mean posterior
+probability of the frames its characters are aligned to.
 """
 
 from dataclasses import asdict, dataclass
@@ -71,8 +72,8 @@ def align_words(
             timings.append(
                 WordTiming(
                     words[len(timings)],
-                    offset + word_spans[0].start * frame_seconds,
-                    offset + word_spans[-1].end * frame_seconds,
+                    max(offset + (word_spans[0].start - 0.5) * frame_seconds, 0.0),
+                    offset + (word_spans[-1].end - 0.5) * frame_seconds,
                     float(confidence),
                 )
             )

@@ -2,7 +2,14 @@
 
 from collections.abc import Sequence
 
+from omegaconf import DictConfig, OmegaConf
+
+from src.decoding import CTCDecoder
+from src.text_encoder import CTCCharTextEncoder
+from src.utils.build import build_decoders
+
 MODEL_PREFIX = "model="
+DECODERS = {"argmax": "Argmax", "beam": "BeamSearch", "lm": "LM"}  # short name: config name
 
 
 def checkpoint_argv(argv: Sequence[str]) -> list[str]:
@@ -14,3 +21,13 @@ def checkpoint_argv(argv: Sequence[str]) -> list[str]:
         else argument
         for argument in argv
     ]
+
+
+def build_decoder(
+    decoders: DictConfig, short_name: str, text_encoder: CTCCharTextEncoder
+) -> CTCDecoder:
+    """The one decoder `short_name` (argmax, beam, lm) of a composed `decoders` config."""
+    if short_name not in DECODERS:
+        raise ValueError(f"decoder must be one of {sorted(DECODERS)}, got {short_name!r}")
+    name = DECODERS[short_name]
+    return build_decoders(OmegaConf.create({name: decoders[name]}), text_encoder)[name]
