@@ -25,8 +25,8 @@ class StreamingTranscriber:
         trained.model.cpu().eval()
         self.trained = trained
         self.decoder = decoder
-        self.features = StreamingFeatures(trained.features.cpu())
         self.model = StreamingDeepSpeech2(trained.model)
+        self.features = StreamingFeatures(trained.features.cpu())
         self.sample_rate = trained.features.sample_rate
         self.frame_seconds = frame_stride(trained.model, trained.features) / self.sample_rate
         self.frames: list[np.ndarray] = []
