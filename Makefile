@@ -7,8 +7,8 @@ INSTALLED := $(VENV)/.installed
 RUN ?= synthetic
 RUN_DIR := saved/$(RUN)
 
-.PHONY: install corpus train test lint clean kenlm lm-synthetic lm-an4 lm-librispeech download-model \
-	an4 an4-eval
+.PHONY: install corpus train test lint clean kenlm browser lm-synthetic lm-an4 lm-librispeech \
+	download-model an4 an4-eval
 
 $(INSTALLED): requirements.txt
 	$(PYTHON_SYSTEM) -m venv $(VENV)
@@ -25,7 +25,7 @@ train: corpus
 	$(PYTHON) inference.py inferencer.from_pretrained=$(RUN_DIR)/model_best.pth \
 		inferencer.save_path=$(RUN_DIR)/predictions inferencer.partitions=[test]
 
-test: install kenlm
+test: install kenlm browser
 	$(PYTHON) -m pytest $(ARGS)
 
 lint: install
@@ -40,6 +40,11 @@ download-model: install
 # build packages installed when missing); instant when they are there.
 kenlm: install
 	$(PYTHON) -m src.lm.tools
+
+# Debian's chromium and chromium-driver for the web demo's browser test (apt-get as root when
+# missing; otherwise the command is printed and that test skips).
+browser: install
+	$(PYTHON) -m scripts.install_browser
 
 # Word n-gram LMs (LM_ORDER-gram) from training transcripts only, written to data/lm/.
 LM_ORDER ?= 3
