@@ -87,14 +87,15 @@ def main() -> None:
     n_words = 0
     for record in records:
         blocks = read_audio_blocks(args.corpus / record["path"], transcriber.sample_rate)
-        frames = np.concatenate(list(transcriber.log_probs(blocks)))
+        windows = list(transcriber.log_probs(blocks))
+        frames = np.concatenate([window.log_probs for window in windows])
         reference = encoder.normalize(record["text"])
         starts = record["word_starts"]
         n_words += sum(start is not None for start in starts)
         words = align_words(frames, reference, encoder, transcriber.frame_seconds)
         errors["reference"] += start_errors(words, reference.split(), starts)
         for name, decoder in decoders.items():
-            segments = transcriber.segmenter.split([frames])
+            segments = transcriber.segments(windows)
             _, words = decode_segments(segments, decoder, encoder, transcriber.frame_seconds)
             errors[name] += start_errors(words, reference.split(), starts)
     print(

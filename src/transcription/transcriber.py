@@ -2,11 +2,12 @@
 length: chunked model windows (`chunked.py`), segments cut at long blank runs for the decoder
 (`src.decoding.segments`), word times from CTC forced alignment (`src.decoding.timestamps`)."""
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from tqdm import tqdm
 
@@ -17,7 +18,7 @@ from src.decoding.timestamps import WordTiming, align_words
 from src.text_encoder import CTCCharTextEncoder
 from src.trainer.pipeline import BatchPipeline
 from src.trainer.restore import TrainedModel
-from src.transcription.chunked import ChunkedLogProbs
+from src.transcription.chunked import ChunkedLogProbs, Window
 from src.utils.audio import AudioReadError, read_audio_blocks
 
 PROGRESS_SECONDS = 60.0  # files at least this long get a progress bar
@@ -106,11 +107,26 @@ class Transcriber:
                     progress.update(len(block) / self.sample_rate)
                 yield block
 
-        segments = self.segmenter.split(self.log_probs(counted()))
+        segments = self.segments(self.log_probs(counted()))
         encoder = self.trained.text_encoder
         text, words = decode_segments(segments, self.decoder, encoder, self.frame_seconds)
         duration = samples / self.sample_rate
         return Transcript(text, clip_to(words, duration), duration)
+
+    def segments(self, windows: Iterable[Window]) -> Iterator[Segment]:
+        """The decoders' input: cut at every pause between windows (a word boundary), and
+        within a longer stretch by the blank-run segmenter (bounded memory)."""
+        pending: list[np.ndarray] = []
+        start = 0
+        for window in windows:
+            pending.append(window.log_probs)
+            if window.at_pause:
+                for segment in self.segmenter.split(pending):
+                    yield Segment(start + segment.start, segment.log_probs)
+                start += sum(len(frames) for frames in pending)
+                pending = []
+        for segment in self.segmenter.split(pending):
+            yield Segment(start + segment.start, segment.log_probs)
 
     def transcribe_file(self, path: str | Path, show_progress: bool = False) -> Transcript:
         """One file of any length, format, rate and channel count `load_audio` reads."""

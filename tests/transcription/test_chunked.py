@@ -39,8 +39,8 @@ def test_a_per_frame_model_gives_exactly_the_whole_passes_frames(samples, block)
     torch.manual_seed(0)
     pipe = pipeline(BaselineModel(32, 29, hidden=16))
     audio = torch.randn(samples)
-    chunked = ChunkedLogProbs(pipe, chunk_seconds=1.0, context_seconds=0.1)
-    frames = np.concatenate(list(chunked(audio.split(block))))
+    chunked = ChunkedLogProbs(pipe, chunk_seconds=1.0, context_seconds=0.1, min_chunk_seconds=0.5)
+    frames = np.concatenate([window.log_probs for window in chunked(audio.split(block))])
     np.testing.assert_allclose(frames, whole(pipe, audio), atol=1e-5)
 
 
@@ -48,12 +48,31 @@ def test_deepspeech2_windows_give_the_whole_passes_frame_count_and_ends():
     pipe = pipeline(tiny_ds2())
     audio = torch.randn(16000 * 7 + 321)
     chunked = ChunkedLogProbs(pipe, chunk_seconds=2.0, context_seconds=1.0)
-    windows = list(chunked(audio.split(5000)))
+    windows = [window.log_probs for window in chunked(audio.split(5000))]
     frames, reference = np.concatenate(windows), whole(pipe, audio)
-    assert frames.shape == reference.shape and len(windows) == 4
+    assert frames.shape == reference.shape and len(windows) >= 4  # forced cuts: <= 2 s
     # the first window's start and the last window's end see what the whole pass sees
     np.testing.assert_allclose(frames[:20], reference[:20], atol=0.05)
     np.testing.assert_allclose(frames[-20:], reference[-20:], atol=0.05)
+
+
+def test_windows_end_in_the_middle_of_pauses_and_still_tile_the_frames():
+    torch.manual_seed(0)
+    pipe = pipeline(BaselineModel(32, 29, hidden=16))
+    rng = np.random.default_rng(0)
+    pieces, pauses = [], []  # bursts of noise (1.2-3 s) between silences (0.3 s)
+    for _ in range(6):
+        pieces.append(torch.from_numpy(rng.normal(size=int(16000 * rng.uniform(1.2, 3.0)))))
+        pauses.append(sum(len(piece) for piece in pieces) + 2400)  # the silence's middle
+        pieces.append(torch.zeros(4800, dtype=torch.float64))
+    audio = torch.cat(pieces).float()
+    chunked = ChunkedLogProbs(pipe, chunk_seconds=10.0, pause_seconds=0.15)
+    windows = list(chunked(audio.split(7000)))
+    assert [window.at_pause for window in windows] == [True] * 5 + [False]
+    ends = np.cumsum([len(window.log_probs) for window in windows[:-1]]) * chunked.stride
+    assert np.all(np.abs(ends - np.array(pauses[:5])) <= chunked.stride)
+    frames = np.concatenate([window.log_probs for window in windows])
+    np.testing.assert_allclose(frames, whole(pipe, audio), atol=1e-5)  # a per-frame model
 
 
 def test_no_audio_gives_no_frames():
