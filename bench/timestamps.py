@@ -53,6 +53,8 @@ def start_errors(
 
 
 def summary(name: str, errors: list[float], n_words: int) -> str:
+    if not errors:
+        return f"{name:>10}  no word of its text equals a reference word"
     absolute = np.abs(errors) * 1000
     share = f"{len(errors):6d} / {n_words} ({len(errors) / n_words:.0%})"
     return (
