@@ -67,7 +67,10 @@ class ChunkedLogProbs:
         self.pipeline = pipeline
         self.stride = frame_stride(pipeline.model, pipeline.features)
         rate = pipeline.features.sample_rate
-        frames = lambda seconds: round(seconds * rate / self.stride)  # noqa: E731
+
+        def frames(seconds: float) -> int:
+            return round(seconds * rate / self.stride)
+
         self.chunk = max(2, frames(chunk_seconds)) * self.stride
         self.context = frames(context_seconds) * self.stride
         self.min_chunk = frames(min_chunk_seconds) * self.stride

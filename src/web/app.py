@@ -18,7 +18,12 @@ from pydantic import BaseModel
 
 from src.datasets.base_dataset import header_duration
 from src.transcription import Transcriber
-from src.utils.audio import AUDIO_EXTENSIONS, AudioReadError, read_audio_blocks
+from src.utils.audio import (
+    AUDIO_EXTENSIONS,
+    FFMPEG_ONLY_EXTENSIONS,
+    AudioReadError,
+    read_audio_blocks,
+)
 
 PAGE = Path(__file__).with_name("index.html")
 READ_BLOCK = 1 << 20
@@ -108,8 +113,9 @@ def create_app(
             if size == 0:
                 raise HTTPException(400, f"{name!r} is empty")
             try:
-                if suffix not in (".m4a",) and header_duration(path) > max_seconds:
-                    raise too_large(f"{name!r} is {header_duration(path):.0f} s long")
+                seconds = None if suffix in FFMPEG_ONLY_EXTENSIONS else header_duration(path)
+                if seconds is not None and seconds > max_seconds:  # FFmpeg's: counted below
+                    raise too_large(f"{name!r} is {seconds:.0f} s long")
                 blocks = read_audio_blocks(path, transcriber.sample_rate)
                 max_samples = int(max_seconds * transcriber.sample_rate)
                 with lock:
