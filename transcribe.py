@@ -24,6 +24,7 @@ from src.utils.runtime import resolve_device, set_num_threads
 
 logger = logging.getLogger("transcribe")
 
+
 def audio_files(audio: Path) -> list[Path]:
     """`audio` itself, or every audio file under the folder, sorted."""
     if audio.is_file():
