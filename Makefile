@@ -7,10 +7,10 @@ INSTALLED := $(VENV)/.installed
 RUN ?= synthetic
 RUN_DIR := saved/$(RUN)
 
-LINTED := src scripts bench tests train.py inference.py calc_metrics.py
+LINTED := src scripts bench tests train.py inference.py calc_metrics.py transcribe.py
 
-.PHONY: install corpus train test lint clean kenlm lm-synthetic lm-an4 lm-librispeech download-model \
-	an4 an4-eval
+.PHONY: install corpus train test lint clean kenlm browser lm-synthetic lm-an4 lm-librispeech \
+	download-model an4 an4-eval
 
 $(INSTALLED): requirements.txt
 	$(PYTHON_SYSTEM) -m venv $(VENV)
@@ -27,7 +27,7 @@ train: corpus
 	$(PYTHON) inference.py inferencer.from_pretrained=$(RUN_DIR)/model_best.pth \
 		inferencer.save_path=$(RUN_DIR)/predictions inferencer.partitions=[test]
 
-test: install kenlm
+test: install kenlm browser
 	$(PYTHON) -m pytest $(ARGS)
 
 lint: install
@@ -43,6 +43,11 @@ download-model: install
 # build packages installed when missing); instant when they are there.
 kenlm: install
 	$(PYTHON) -m src.lm.tools
+
+# Debian's chromium and chromium-driver for the web demo's browser test (apt-get as root when
+# missing; otherwise the command is printed and that test skips).
+browser: install
+	$(PYTHON) -m scripts.install_browser
 
 # Word n-gram LMs (LM_ORDER-gram) from training transcripts only, written to data/lm/.
 LM_ORDER ?= 3

@@ -28,6 +28,7 @@ from src.datasets.loaders import build_dataloaders
 from src.model import build_model
 from src.trainer.pipeline import Batch, BatchPipeline
 from src.trainer.setup import model_output_length
+from src.transforms.features import build_features
 from src.utils.runtime import resolve_amp
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -113,7 +114,7 @@ def build_run(name: str, manifest: Path, args: argparse.Namespace) -> Run:
         cfg = compose("deepspeech2_cpu", overrides=overrides)
     torch.manual_seed(0)  # the same initial weights for every batching
     text_encoder = instantiate(cfg.text_encoder)
-    features = instantiate(cfg.transforms.features)
+    features = build_features(cfg.transforms.features)
     model = build_model(cfg.model, features.n_feats, len(text_encoder))
     (loader,) = build_dataloaders(
         cfg.datasets,

@@ -12,12 +12,29 @@ from pathlib import Path
 
 import pytest
 
+from src.transcription.cli import checkpoint_argv
 from tests.conftest import REPO_ROOT, compose_config
 
 PAGES = [REPO_ROOT / "README.md", *sorted((REPO_ROOT / "docs").glob("*.md"))]
-HYDRA_SCRIPTS = {"train.py": "deepspeech2", "inference.py": "inference", "src.tune_lm": "tune_lm"}
+HYDRA_SCRIPTS = {
+    "train.py": "deepspeech2",
+    "inference.py": "inference",
+    "src.tune_lm": "tune_lm",
+    "transcribe.py": "transcribe",
+    "src.export": "export",
+    "src.serve": "serve",
+}
+CHECKPOINT_FIRST = {"transcribe.py", "src.export", "src.serve"}  # `model=CKPT` names a checkpoint
 ARGPARSE_SCRIPTS = {"calc_metrics.py": "src.metrics.calc_metrics"}
-SKIPPED = ("sudo", "pip", "DEMO_", ".venv/bin/jupyter", ".venv/bin/python -m pytest", "wandb")
+SKIPPED = (
+    "sudo",
+    "pip",
+    "DEMO_",
+    ".venv/bin/jupyter",
+    ".venv/bin/python -m pytest",
+    "wandb",
+    "curl",
+)
 
 
 def shell_commands(page: Path) -> list[str]:
@@ -46,6 +63,8 @@ def split(command: str) -> tuple[str, list[str]]:
 
 def check_hydra(script: str, arguments: list[str]) -> None:
     name = HYDRA_SCRIPTS[script]
+    if script in CHECKPOINT_FIRST:
+        arguments = checkpoint_argv(arguments)
     overrides = []
     for argument in arguments:
         if argument.startswith(("-cn=", "--config-name=")):

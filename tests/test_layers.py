@@ -19,6 +19,8 @@ LAYERS = [
     {"datasets"},
     {"decoding", "lm"},
     {"trainer"},
+    {"transcription"},
+    {"web"},
 ]
 ENTRY = len(LAYERS)
 RANK = {package: rank for rank, packages in enumerate(LAYERS) for package in packages}

@@ -141,14 +141,17 @@ def missing_packages(packages: Sequence[str] = APT_PACKAGES) -> list[str]:
     return missing
 
 
-def install_packages(packages: Sequence[str]) -> None:
-    """apt-get install `packages` as root; anyone else gets the exact command to run."""
+def install_packages(
+    packages: Sequence[str], purpose: str = "building KenLM", target: str = "kenlm"
+) -> None:
+    """apt-get install `packages` as root; anyone else gets the exact command to run (a
+    `ToolError` saying what `purpose` needs them and which make `target` to run again)."""
     if not packages:
         return
     command = ["apt-get", "install", "-y", "--no-install-recommends", *packages]
     if os.geteuid() != 0:
         raise ToolError(
-            "building KenLM needs these Debian packages; install them, then run `make kenlm` "
+            f"{purpose} needs these Debian packages; install them, then run `make {target}` "
             f"again:\n    sudo apt-get update && sudo {' '.join(command)}"
         )
     logger.info("installing %s", " ".join(packages))

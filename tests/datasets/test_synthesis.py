@@ -92,7 +92,7 @@ def test_corpus_layout_and_manifests(corpus: Path):
         records = read_manifest(corpus, split)
         assert len(records) == TINY[f"n_{split}"]
         for record in records:
-            assert set(record) == {"id", "path", "duration", "text", "speaker"}
+            assert set(record) == {"id", "path", "duration", "text", "speaker", "word_starts"}
             speaker, chapter, _ = record["id"].split("-")
             path = corpus / record["path"]
             assert path.parent == corpus / "LibriSpeech" / split / speaker / chapter
@@ -105,6 +105,46 @@ def test_corpus_layout_and_manifests(corpus: Path):
             assert f"{record['id']} {record['text'].upper()}" in lines
         audio, _ = sf.read(corpus / records[0]["path"])
         assert 0.3 < abs(audio).max() < 1.0
+
+
+def test_manifests_hold_espeak_word_starts(corpus: Path):
+    records = [record for split in generate.SPLITS for record in read_manifest(corpus, split)]
+    n_words = n_timed = 0
+    for record in records:
+        starts = record["word_starts"]
+        assert len(starts) == len(record["text"].split())
+        timed = [start for start in starts if start is not None]
+        assert starts[0] is not None and timed == sorted(timed)
+        assert all(0 <= start < record["duration"] for start in timed)
+        # the first word starts where the speech does: after the kept margin of silence
+        assert starts[0] == generate.MARGIN_SECONDS
+        audio, rate = sf.read(corpus / record["path"])
+        for start in timed:  # speech follows every word start within 0.15 s
+            after = audio[round(start * rate) : round((start + 0.15) * rate)]
+            assert abs(after).max() > 0.05, (record["id"], start)
+        n_words += len(starts)
+        n_timed += len(timed)
+    assert n_timed >= 0.9 * n_words  # eSpeak joins a few unstressed words to a neighbour
+
+
+def test_word_events_pair_with_transcript_words():
+    sentence = "there were eight zebras, in the park. didn't he?"
+    # eSpeak's events: "there" (for "there were"), "eight", ..., one at the space before
+    # "didn't" (its first word after a full stop), "he"
+    events = [(0, 0), (11, 100), (17, 200), (25, 300), (32, 400), (37, 500), (45, 600)]
+    starts = generate.word_starts(sentence, events, 100, cut=0.5, duration=6.0)
+    assert transcript(sentence).split() == [
+        "there",
+        "were",
+        "eight",
+        "zebras",
+        "in",
+        "the",
+        "park",
+        "didn't",
+        "he",
+    ]
+    assert starts == [0.1, None, 0.5, 1.5, 2.5, None, 3.5, 4.5, 5.5]
 
 
 def test_splits_are_disjoint(corpus: Path):

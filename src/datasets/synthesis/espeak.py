@@ -21,11 +21,33 @@ INITIALIZE_DONT_EXIT = 0x8000
 CHARS_UTF8 = 1
 POS_CHARACTER = 1
 EE_OK = 0
+EVENT_LIST_TERMINATED = 0
+EVENT_WORD = 1
 PARAMETERS = {"rate": 1, "pitch": 3, "range": 4}  # espeak_PARAMETER values
 PARAMETER_LIMITS = {"rate": (80, 450), "pitch": (0, 99), "range": (0, 99)}
 
+
+class _EventId(ctypes.Union):
+    _fields_ = (("number", ctypes.c_int), ("name", ctypes.c_char_p), ("string", ctypes.c_char * 8))
+
+
+class Event(ctypes.Structure):
+    """speak_lib.h's espeak_EVENT; `sample` is the event's position in samples of the output."""
+
+    _fields_ = (
+        ("type", ctypes.c_int),
+        ("unique_identifier", ctypes.c_uint),
+        ("text_position", ctypes.c_int),
+        ("length", ctypes.c_int),
+        ("audio_position", ctypes.c_int),  # milliseconds
+        ("sample", ctypes.c_int),
+        ("user_data", ctypes.c_void_p),
+        ("id", _EventId),
+    )
+
+
 SynthCallback = ctypes.CFUNCTYPE(
-    ctypes.c_int, ctypes.POINTER(ctypes.c_short), ctypes.c_int, ctypes.c_void_p
+    ctypes.c_int, ctypes.POINTER(ctypes.c_short), ctypes.c_int, ctypes.POINTER(Event)
 )
 
 
@@ -98,14 +120,25 @@ class ESpeakSynthesizer:
             raise ESpeakError(f"espeak_Initialize failed (status {rate}) with data at {self.data}")
         self.sample_rate: int = rate
         self._chunks: list[bytes] = []
+        # the last `synthesize`'s word events: (character index in the text, output sample)
+        self.word_events: list[tuple[int, int]] = []
         self._callback = SynthCallback(self._collect)  # keep a reference while the C side has it
         self._lib.espeak_SetSynthCallback(self._callback)
 
     def _collect(
-        self, samples: "ctypes._Pointer[ctypes.c_short]", count: int, _events: int | None
+        self,
+        samples: "ctypes._Pointer[ctypes.c_short]",
+        count: int,
+        events: "ctypes._Pointer[Event]",
     ) -> int:
         if count > 0:
             self._chunks.append(ctypes.string_at(samples, count * 2))
+        index = 0
+        while events and events[index].type != EVENT_LIST_TERMINATED:
+            event = events[index]
+            if event.type == EVENT_WORD:  # text_position counts characters from 1
+                self.word_events.append((event.text_position - 1, event.sample))
+            index += 1
         return 0  # continue synthesis
 
     def set_voice(self, name: str, rate: int = 175, pitch: int = 50, pitch_range: int = 50) -> None:
@@ -127,8 +160,14 @@ class ESpeakSynthesizer:
             self._lib.espeak_SetParameter(PARAMETERS[parameter], value, 0)
 
     def synthesize(self, text: str, seed: int = 0) -> np.ndarray:
-        """Speak `text` with the current voice; `seed` drives eSpeak's noise (breath, ...)."""
+        """Speak `text` with the current voice; `seed` drives eSpeak's noise (breath, ...).
+
+        Afterwards `word_events` holds eSpeak's word events: where a word starts in the text
+        (character index) and in the result (sample). eSpeak speaks some unstressed words
+        together with their neighbour ("in the", "there were") and reports one event for both.
+        """
         self._chunks.clear()
+        self.word_events = []
         self._lib.espeak_ng_SetRandSeed(seed)
         encoded = text.encode()
         status = self._lib.espeak_Synth(

@@ -5,7 +5,8 @@ Layout under `root` (LibriSpeech style, one chapter per speaker and split):
     LibriSpeech/<split>/<speaker>/<chapter>/<speaker>-<chapter>-<utt:04d>.flac
     LibriSpeech/<split>/<speaker>/<chapter>/<speaker>-<chapter>.trans.txt  ("ID TEXT" lines)
     LibriSpeech/SPEAKERS.TXT                  speaker -> split and eSpeak voice
-    <split>.jsonl                             {"duration", "id", "path", "speaker", "text"}
+    <split>.jsonl                             {"duration", "id", "path", "speaker", "text",
+                                               "word_starts" (s per word, null: no own event)}
     .complete.json                            generation parameters, written last
 
 Splits are `train`, `val` and `test`. Train is spread over 80 voices, one per eSpeak variant
@@ -24,6 +25,7 @@ import logging
 import multiprocessing
 import os
 import random
+import re
 import shutil
 import tempfile
 import time
@@ -43,7 +45,9 @@ from src.datasets.synthesis.sentences import transcript, unique_sentences
 
 logger = logging.getLogger(__name__)
 
-CORPUS_VERSION = 2  # 2: 80 training voices instead of 12
+# 2: 80 training voices instead of 12; 3: the manifests record each word's start (eSpeak NG's
+# word events), the audio is unchanged
+CORPUS_VERSION = 3
 SAMPLE_RATE = 16_000
 MARGIN_SECONDS = 0.1  # silence kept before and after the speech
 SILENCE_THRESHOLD = 0.005  # relative to the peak
@@ -172,35 +176,64 @@ def plan_corpus(seed: int, n_train: int, n_val: int, n_test: int) -> list[Uttera
     return utterances
 
 
-def trim_silence(audio: np.ndarray, margin: int) -> np.ndarray:
-    """Cut the silence around the speech down to `margin` samples (padding with zeros)."""
+def trim_silence(audio: np.ndarray, margin: int) -> tuple[np.ndarray, int]:
+    """Cut the silence around the speech down to `margin` samples (padding with zeros); also
+    returns where the result starts in `audio` (negative when padded)."""
     loud = np.flatnonzero(np.abs(audio) > SILENCE_THRESHOLD * np.abs(audio).max())
     if loud.size == 0:
         raise ESpeakError("eSpeak produced silence")
     start, end = loud[0] - margin, loud[-1] + 1 + margin
     padding = (max(-start, 0), max(end - len(audio), 0))
-    return np.pad(audio[max(start, 0) : end], padding)
+    return np.pad(audio[max(start, 0) : end], padding), int(start)
 
 
-def postprocess(audio: np.ndarray, sample_rate: int) -> np.ndarray:
-    """Resample to 16 kHz, keep `MARGIN_SECONDS` of silence around the speech, set the peak."""
+def postprocess(audio: np.ndarray, sample_rate: int) -> tuple[np.ndarray, float]:
+    """Resample to 16 kHz, keep `MARGIN_SECONDS` of silence around the speech, set the peak;
+    also returns the seconds cut from the start (negative when silence was added)."""
     audio = torchaudio.functional.resample(torch.from_numpy(audio), sample_rate, SAMPLE_RATE)
-    audio = trim_silence(audio.numpy(), round(MARGIN_SECONDS * SAMPLE_RATE))
-    return (audio * (PEAK_LEVEL / np.abs(audio).max())).astype(np.float32)
+    audio, start = trim_silence(audio.numpy(), round(MARGIN_SECONDS * SAMPLE_RATE))
+    return (audio * (PEAK_LEVEL / np.abs(audio).max())).astype(np.float32), start / SAMPLE_RATE
 
 
-def render(utterance: Utterance, folder: Path) -> float:
-    """Synthesise one utterance into `folder` as 16-bit FLAC; returns its duration (s)."""
+@dataclass(frozen=True)
+class Rendered:
+    """What `render` reports: the file's duration and each transcript word's start (s), None
+    for a word eSpeak spoke together with the one before it (no word event of its own)."""
+
+    duration: float
+    word_starts: list[float | None]
+
+
+def word_starts(
+    sentence: str, events: list[tuple[int, int]], sample_rate: int, cut: float, duration: float
+) -> list[float | None]:
+    """Per transcript word of `sentence`, the time (s, in the final file) of the word event
+    that points at it: at its first character, or at the space or punctuation before it. No
+    time is before the speech onset (`MARGIN_SECONDS`): eSpeak reports the first word at the
+    start of its output, before its leading silence."""
+    spans = [match.span() for match in re.finditer(r"[^\s,.?!]+", sentence)]
+    starts: list[float | None] = [None] * len(spans)
+    for position, sample in events:
+        word = next((i for i, (_, end) in enumerate(spans) if position < end), None)
+        if word is not None and starts[word] is None:
+            seconds = sample / sample_rate - cut
+            starts[word] = round(min(max(seconds, MARGIN_SECONDS), duration), 4)
+    return starts
+
+
+def render(utterance: Utterance, folder: Path) -> Rendered:
+    """Synthesise one utterance into `folder` as 16-bit FLAC, with its words' start times."""
     voice = utterance.voice
     with ESpeakSynthesizer() as engine:
         engine.set_voice(voice.name, voice.rate, voice.pitch, voice.pitch_range)
-        audio = postprocess(
-            engine.synthesize(utterance.sentence, utterance.seed), engine.sample_rate
-        )
+        speech = engine.synthesize(utterance.sentence, utterance.seed)
+        audio, cut = postprocess(speech, engine.sample_rate)
+        events, rate = engine.word_events, engine.sample_rate
     path = folder / utterance.path
     path.parent.mkdir(parents=True, exist_ok=True)
     sf.write(path, audio, SAMPLE_RATE, format="FLAC", subtype="PCM_16")
-    return len(audio) / SAMPLE_RATE
+    duration = len(audio) / SAMPLE_RATE
+    return Rendered(duration, word_starts(utterance.sentence, events, rate, cut, duration))
 
 
 def _init_worker() -> None:
@@ -209,8 +242,8 @@ def _init_worker() -> None:
     torch.backends.mkldnn.enabled = False
 
 
-def _render_all(utterances: list[Utterance], folder: Path, num_workers: int) -> list[float]:
-    """Render in `num_workers` processes; durations come back in `utterances` order."""
+def _render_all(utterances: list[Utterance], folder: Path, num_workers: int) -> list[Rendered]:
+    """Render in `num_workers` processes; results come back in `utterances` order."""
     if num_workers < 1:
         raise ValueError(f"num_workers must be >= 1, got {num_workers}")
     method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
@@ -220,17 +253,18 @@ def _render_all(utterances: list[Utterance], folder: Path, num_workers: int) -> 
         return list(tqdm(results, total=len(utterances), desc="synthesising", unit="utt"))
 
 
-def _write_index(folder: Path, utterances: list[Utterance], durations: list[float]) -> None:
+def _write_index(folder: Path, utterances: list[Utterance], rendered: list[Rendered]) -> None:
     """The JSONL manifests, the LibriSpeech transcripts and SPEAKERS.TXT."""
     manifests: dict[str, list[str]] = {split: [] for split in SPLITS}
     transcripts: dict[str, list[str]] = defaultdict(list)
-    for utterance, duration in zip(utterances, durations, strict=True):
+    for utterance, result in zip(utterances, rendered, strict=True):
         record = {
             "id": utterance.id,
             "path": utterance.path,
-            "duration": round(duration, 4),
+            "duration": round(result.duration, 4),
             "text": utterance.text,
             "speaker": utterance.voice.speaker,
+            "word_starts": result.word_starts,
         }
         manifests[utterance.split].append(json.dumps(record, sort_keys=True) + "\n")
         transcripts[utterance.folder].append(f"{utterance.id} {utterance.text.upper()}\n")
@@ -287,8 +321,8 @@ def _build(root: Path, parameters: dict[str, int], num_workers: int) -> None:
     try:
         counts = {key: value for key, value in parameters.items() if key != "version"}
         utterances = plan_corpus(**counts)
-        durations = _render_all(utterances, staging, num_workers)
-        _write_index(staging, utterances, durations)
+        rendered = _render_all(utterances, staging, num_workers)
+        _write_index(staging, utterances, rendered)
         (staging / MARKER).write_text(json.dumps(parameters, sort_keys=True) + "\n")
         _replace(root, staging)
     finally:

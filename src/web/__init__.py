@@ -1,0 +1,1 @@
+"""The browser demo and JSON API over a `Transcriber` (FastAPI)."""
