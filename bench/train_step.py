@@ -6,7 +6,8 @@ on a synthetic-sized batch, and the choices behind that preset, in one run.
 Rows: the preset (BiLSTM, 11x11 / 11x5 kernels), the same with the paper's 41x11 / 21x11
 kernels, the same with BiGRU layers, bf16 autocast (only where the CPU runs bf16 natively;
 elsewhere it is skipped with the reason), and one bidirectional layer computed exactly on the
-padded batch (`reverse_padded`) versus over packed sequences. Ratios are to the preset.
+padded batch (`reverse_padded`, the CPU's choice) versus one fused call over packed sequences
+(the GPU's choice; `RecurrentLayer(packed=True)`). Ratios are to the preset.
 """
 
 import argparse
@@ -19,7 +20,6 @@ from typing import Any
 import torch
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
-from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from src.loss import CTCLossWrapper
 from src.model.deepspeech2 import RecurrentLayer
@@ -28,25 +28,6 @@ from src.utils.runtime import native_bf16
 
 PRESET = Path(__file__).resolve().parents[1] / "configs" / "model" / "deepspeech2_small.yaml"
 N_MELS, N_TOKENS = 64, 29
-
-
-def packed_forward(layer: RecurrentLayer, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-    """The same layer computed the conventional way: one packed pass per direction."""
-    if layer.norm is not None:
-        x = layer.norm(x.transpose(1, 2)).transpose(1, 2)
-    packed = pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
-    output, _ = pad_packed_sequence(layer.forward_rnn(packed)[0], batch_first=True)
-    flipped = pack_padded_sequence(
-        torch.stack([torch.cat([s[:n].flip(0), s[n:]]) for s, n in zip(x, lengths, strict=True)]),
-        lengths.cpu(),
-        batch_first=True,
-        enforce_sorted=False,
-    )
-    backward, _ = pad_packed_sequence(layer.backward_rnn(flipped)[0], batch_first=True)
-    backward = torch.stack(
-        [torch.cat([s[:n].flip(0), s[n:]]) for s, n in zip(backward, lengths, strict=True)]
-    )
-    return output + backward
 
 
 def seconds_per_step(step: Callable[[], None], steps: int) -> float:
@@ -116,17 +97,14 @@ def main() -> None:
     lengths = torch.randint(60, 84, (args.batch_size,))
     x = torch.randn(args.batch_size, 84, 512, requires_grad=True)
     for rnn_type in ("lstm", "gru"):
-        layer = RecurrentLayer(512, 256, rnn_type, bidirectional=True, batch_norm=False)
-
-        def run(forward: Callable[[], torch.Tensor]) -> None:
-            forward().sum().backward()
-
-        exact = seconds_per_step(
-            functools.partial(run, functools.partial(layer, x, lengths)), args.steps
-        )
-        packed = seconds_per_step(
-            functools.partial(run, functools.partial(packed_forward, layer, x, lengths)), args.steps
-        )
+        timings = {}
+        for packed_rnn in (True, False):  # the GPU's fused packed call, the CPU's unpacked pair
+            layer = RecurrentLayer(512, 256, rnn_type, True, batch_norm=False, packed=packed_rnn)
+            forward = functools.partial(layer, x, lengths)
+            timings[packed_rnn] = seconds_per_step(
+                lambda f=forward: f().sum().backward(), args.steps
+            )
+        packed, exact = timings[True], timings[False]
         print(
             f"  one bidirectional {rnn_type} layer fwd+bwd: packed {packed:.3f} s,"
             f" exact unpacked {exact:.3f} s, {packed / exact:.2f}x faster unpacked"

@@ -63,3 +63,17 @@ class MaskedBatchNorm1d(nn.BatchNorm1d):
         unbiased = var * count / (count - 1).clamp_min(1)
         self.running_mean.lerp_(mean.to(self.running_mean.dtype), momentum)
         self.running_var.lerp_(unbiased.to(self.running_var.dtype), momentum)
+
+
+class MaskedBatchNorm2d(MaskedBatchNorm1d):
+    """`MaskedBatchNorm1d` for (B, C, F, T) feature maps whose time frames `valid` (B, T) marks:
+    statistics over every bin of the valid frames (nn.BatchNorm2d's state dict)."""
+
+    def forward(self, x: torch.Tensor, valid: torch.Tensor | None = None) -> torch.Tensor:  # type: ignore[override]
+        if x.dim() != 4:
+            raise ValueError(f"expected x of shape (B, C, F, T), got {tuple(x.shape)}")
+        batch, channels, freq, time = x.shape
+        if valid is not None:
+            valid = valid.unsqueeze(1).expand(batch, freq, time).reshape(batch, freq * time)
+        flat = super().forward(x.reshape(batch, channels, freq * time), valid)
+        return flat.reshape(batch, channels, freq, time)

@@ -5,7 +5,8 @@ import torch
 
 from src.loss import CTCLossWrapper
 from src.model import DeepSpeech2
-from src.model.deepspeech2 import reverse_padded
+from src.model.deepspeech2 import RecurrentLayer, reverse_padded
+from src.utils.tensors import lengths_to_mask
 
 SMALL = {"rnn_layers": 2, "rnn_hidden": 32, "conv_channels": [4, 4]}
 
@@ -56,3 +57,47 @@ def test_reverse_padded_reverses_only_valid_frames():
     reversed_x = reverse_padded(x, torch.tensor([5, 3]))
     assert reversed_x[..., 0].tolist() == [[4, 3, 2, 1, 0], [7, 6, 5, 8, 9]]
     torch.testing.assert_close(reverse_padded(reversed_x, torch.tensor([5, 3])), x)
+
+
+@pytest.mark.parametrize("rnn_type", ["gru", "lstm"])
+def test_the_packed_and_unpacked_layers_agree_in_outputs_and_gradients(rnn_type):
+    """The GPU's fused packed call and the CPU's exact unpacked pair: same weights, same
+    results (checked here on the CPU, where both run)."""
+    torch.manual_seed(0)
+    models = {
+        packed: DeepSpeech2(40, 29, rnn_type=rnn_type, packed_rnn=packed, **SMALL).train()
+        for packed in (True, False)
+    }
+    models[True].load_state_dict(models[False].state_dict())
+    spectrogram = torch.randn(3, 40, 61)
+    lengths = torch.tensor([61, 44, 17])
+    grads = {}
+    for packed, model in models.items():
+        output = model(spectrogram, lengths)
+        loss = CTCLossWrapper()(
+            **output,
+            text_encoded=torch.tensor([[1, 2, 3], [4, 5, 6], [7, 8, 0]]),
+            text_encoded_length=torch.tensor([3, 3, 2]),
+        )["loss"]
+        loss.backward()
+        grads[packed] = (
+            output["log_probs"].detach(),
+            {n: p.grad for n, p in model.named_parameters()},
+        )
+    valid = lengths_to_mask(output["log_probs_length"], output["log_probs"].shape[1])
+    torch.testing.assert_close(grads[True][0][valid], grads[False][0][valid], atol=1e-5, rtol=1e-5)
+    for name, grad in grads[False][1].items():
+        torch.testing.assert_close(grads[True][1][name], grad, atol=1e-5, rtol=1e-4, msg=name)
+
+
+def test_the_automatic_choice_runs_unpacked_on_the_cpu(monkeypatch):
+    calls = []
+    original = RecurrentLayer._packed
+    monkeypatch.setattr(
+        RecurrentLayer, "_packed", lambda self, *args: calls.append(1) or original(self, *args)
+    )
+    spectrogram, lengths = torch.randn(2, 40, 30), torch.tensor([30, 20])
+    DeepSpeech2(40, 29, **SMALL)(spectrogram, lengths)  # packed_rnn=None on a CPU tensor
+    assert calls == []
+    DeepSpeech2(40, 29, packed_rnn=True, **SMALL)(spectrogram, lengths)
+    assert len(calls) == SMALL["rnn_layers"]

@@ -38,8 +38,6 @@ VARIANTS = {
 }
 # One config per class for the subprocess round trip through inference.py.
 ROUND_TRIP = ["baseline", "deepspeech2_small", "conformer_ctc_small", "quartznet5x5_small"]
-# DeepSpeech2's nn.BatchNorm counts padded frames in training (masked batch norm: to come).
-TRAIN_MODE_PADDING_XFAIL = {"DeepSpeech2"}
 
 
 @pytest.fixture(autouse=True)
@@ -110,11 +108,7 @@ def test_padding_does_not_change_outputs_in_eval_mode(name):
 
 
 @pytest.mark.parametrize("name", ALL_MODELS)
-def test_padding_does_not_change_outputs_in_train_mode(name, request):
-    if class_name(name) in TRAIN_MODE_PADDING_XFAIL:
-        request.applymarker(
-            pytest.mark.xfail(reason="nn.BatchNorm counts padding frames", strict=True)
-        )
+def test_padding_does_not_change_outputs_in_train_mode(name):
     model = tiny_model(name).train()
     twin = copy.deepcopy(model)
     utterances = [torch.randn(1, N_FEATS, 37), torch.randn(1, N_FEATS, 80)]
