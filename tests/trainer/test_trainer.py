@@ -1,12 +1,16 @@
 """Trainer mechanics on a tiny model and tiny manifests: steps, AMP paths, checkpoints, resume."""
 
 import json
+import os
 import random
+import signal
 
 import pytest
 import torch
 
-from src.trainer.setup import build_trainer
+from src.trainer.config import TrainerConfig
+from src.trainer.setup import build_trainer, check_trainer_settings, typed
+from src.trainer.signals import TrainingInterrupted
 from src.utils.checkpoint import load_checkpoint
 from tests.conftest import compose_config, write_tone
 
@@ -88,23 +92,28 @@ def test_resume_continues_at_the_same_step_lr_and_optimizer_state(manifests, tmp
     assert resumed.step == 9
 
 
-def test_interrupt_saves_a_checkpoint_mid_epoch(manifests, tmp_path, monkeypatch):
+def test_a_stop_signal_ends_the_run_after_the_current_step(manifests, tmp_path, monkeypatch):
+    """SIGINT arrives in the middle of step 2: the step completes, `interrupted.pth` holds the
+    state after it, the handlers are restored and the counters of a resume match."""
     trainer = build_trainer(make_config(manifests, tmp_path))
     original_step = trainer.train_step
-    calls = []
 
-    def step_then_interrupt(batch):
-        calls.append(1)
-        if len(calls) == 2:
-            raise KeyboardInterrupt
+    def step_with_a_signal(batch):
+        if trainer.step == 1:
+            os.kill(os.getpid(), signal.SIGINT)
         return original_step(batch)
 
-    monkeypatch.setattr(trainer, "train_step", step_then_interrupt)
-    with pytest.raises(KeyboardInterrupt):
+    monkeypatch.setattr(trainer, "train_step", step_with_a_signal)
+    handler = signal.getsignal(signal.SIGINT)
+    with pytest.raises(TrainingInterrupted) as interrupted:
         trainer.train()
     trainer.writer.finish()
+    assert interrupted.value.exit_code == 130
+    assert signal.getsignal(signal.SIGINT) is handler
     state = load_checkpoint(tmp_path / "run" / "interrupted.pth")
-    assert (state["epoch"], state["step"], state["step_in_epoch"]) == (1, 1, 1)
+    assert (state["epoch"], state["step"], state["step_in_epoch"]) == (1, 2, 2)
+    assert state["train_batches"] == {"pass": 0, "position": 2}
+    assert state["epoch_metrics"]["loss"][1] == 8  # the loss of 2 batches of 4 utterances
 
 
 @pytest.mark.parametrize("amp", ["bf16", "fp16"])
@@ -134,13 +143,25 @@ def test_from_pretrained_loads_weights_only(manifests, tmp_path):
         torch.testing.assert_close(value, trainer.model.state_dict()[name])
 
 
-def test_unknown_monitor_metric_is_a_clear_error(manifests, tmp_path):
-    trainer = build_trainer(
-        make_config(manifests, tmp_path, "trainer.n_epochs=1", "trainer.monitor=min val_BLEU")
-    )
-    with pytest.raises(KeyError, match="val_BLEU"):
-        trainer.train()
-    trainer.writer.finish()
+@pytest.mark.parametrize(
+    ("monitor", "error"),
+    [
+        ("min val_BLEU", r"no epoch logs 'val_BLEU'.*'val_WER_\(Argmax\)'"),
+        ("min val_WER_(BeamSearch)", r"no epoch logs 'val_WER_\(BeamSearch\)'"),
+        ("lowest val_loss", "monitor must be 'off' or 'min|max <metric>'"),
+    ],
+)
+def test_a_monitor_naming_nothing_logged_fails_before_training(manifests, tmp_path, monitor, error):
+    config = make_config(manifests, tmp_path, f"trainer.monitor='{monitor}'")
+    with pytest.raises(ValueError, match=error):
+        build_trainer(config)
+    assert not (tmp_path / "run").exists()  # nothing built, nothing written
+
+
+def test_monitoring_a_training_or_other_partition_key_is_accepted(manifests, tmp_path):
+    for monitor in ("min train_loss", "max val_CER_(Argmax)", "off"):
+        config = make_config(manifests, tmp_path, f"trainer.monitor='{monitor}'")
+        check_trainer_settings(typed(TrainerConfig, config.trainer), config)
 
 
 def test_unknown_decoder_name_fails_before_training(manifests, tmp_path):
