@@ -131,10 +131,12 @@ class Trainer(BaseTrainer):
 
     def train_step(self, batch: Batch) -> Batch | None:
         """One optimizer step; None when it was skipped (non-finite loss or gradient, or CUDA
-        out of memory), with the weights, the optimizer and the schedule untouched. The loss
-        and the gradient norm come to the host together: the step's one sync."""
+        out of memory), with the weights, the buffers (batch norm statistics, which a bad
+        batch would poison), the optimizer and the schedule untouched. The loss and the
+        gradient norm come to the host together: the step's one sync."""
         self.optimizer.zero_grad(set_to_none=True)
         ids, shape = batch["id"], tuple(batch["audio"].shape)
+        buffers = [buffer.clone() for buffer in self.model.buffers()]  # small: BN statistics
         seed = derived_seed(self.settings.seed, "step", self.step)  # its SpecAugment masks
         try:
             batch = self.pipeline.forward(batch, train=True, seed=seed)
@@ -148,7 +150,7 @@ class Trainer(BaseTrainer):
             del batch
             if self.pipeline.device.type == "cuda":
                 torch.cuda.empty_cache()
-            return self._skip_step("oom", f"batch {ids} of audio {shape}: {reason}")
+            return self._skip_step("oom", f"batch {ids} of audio {shape}: {reason}", buffers)
         self.scaler.unscale_(self.optimizer)
         max_norm = self.grad_clip_norm if self.grad_clip_norm else float("inf")
         grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), max_norm)
@@ -156,7 +158,7 @@ class Trainer(BaseTrainer):
         if not (math.isfinite(loss) and math.isfinite(norm)):
             self.scaler.update()  # fp16: the scale backs off, as GradScaler does on overflow
             detail = f"batch {ids} of audio {shape}: loss {loss}, gradient norm {norm}"
-            return self._skip_step("nonfinite", detail)
+            return self._skip_step("nonfinite", detail, buffers)
         self.scaler.step(self.optimizer)
         self.scaler.update()
         if self.lr_scheduler is not None:
@@ -165,9 +167,13 @@ class Trainer(BaseTrainer):
         batch["grad_norm"] = norm
         return self.pipeline.decode(batch, self.train_decoders)
 
-    def _skip_step(self, reason: str, detail: str) -> None:
-        """Count and log a step not taken; `max_bad_steps` in a row stop the run."""
+    def _skip_step(self, reason: str, detail: str, buffers: list[torch.Tensor]) -> None:
+        """Undo the step's forward (the model's `buffers` as they were), count and log it;
+        `max_bad_steps` in a row stop the run."""
         self.optimizer.zero_grad(set_to_none=True)
+        with torch.no_grad():
+            for buffer, before in zip(self.model.buffers(), buffers, strict=True):
+                buffer.copy_(before)
         self.skipped_steps[reason] += 1
         self.bad_steps_in_row += 1
         logger.warning("step %d skipped (%s): %s", self.step + 1, reason, detail)
