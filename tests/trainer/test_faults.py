@@ -1,8 +1,6 @@
 """Faults a training run survives: non-finite steps, fp16 overflows, CUDA out-of-memory errors
 (injected on the CPU), a full disk, another run's folder, stale temporaries, old checkpoints."""
 
-import copy
-import errno
 import logging
 
 import pytest
@@ -13,6 +11,7 @@ from src.trainer.setup import build_trainer
 from src.trainer.trainer import TooManyBadSteps
 from src.utils.checkpoint import load_checkpoint, save_checkpoint
 from src.utils.files import temporary_files
+from tests.faults import full_disk, poison_loss, run_out_of_memory, same_state, training_state
 from tests.interrupts import tone_corpus
 from tests.tiny_model import tiny_run_config
 
@@ -22,52 +21,20 @@ def manifests(tmp_path_factory):
     return tone_corpus(tmp_path_factory.mktemp("tones"))
 
 
-def trained_state(trainer) -> dict:
-    """What a skipped step must leave untouched, copied."""
-    return copy.deepcopy(
-        {
-            "model": trainer.model.state_dict(),
-            "optimizer": trainer.optimizer.state_dict(),
-            "lr_scheduler": trainer.lr_scheduler.state_dict(),
-        }
-    )
-
-
-def assert_same(state: dict, other: dict) -> None:
-    assert all(torch.equal(value, other["model"][name]) for name, value in state["model"].items())
-    assert state["lr_scheduler"] == other["lr_scheduler"]
-    assert state["optimizer"]["state"].keys() == other["optimizer"]["state"].keys()
-    for index, moments in state["optimizer"]["state"].items():
-        other_moments = other["optimizer"]["state"][index]
-        assert all(torch.equal(value, other_moments[key]) for key, value in moments.items())
-
-
-def poison(trainer, calls: set[int], make_bad=lambda loss: loss * float("nan")) -> None:
-    """The criterion's loss goes through `make_bad` on the given calls (counted from 1)."""
-    criterion, count = trainer.criterion, [0]
-
-    def poisoned(**batch):
-        count[0] += 1
-        output = criterion(**batch)
-        return {"loss": make_bad(output["loss"])} if count[0] in calls else output
-
-    trainer.criterion = poisoned
-
-
 def test_a_non_finite_step_is_skipped_counted_and_logged(manifests, tmp_path, caplog):
     trainer = build_trainer(tiny_run_config(manifests, tmp_path))
     trainer.train_step(next(trainer.train_batches))  # one real step: optimizer state exists
-    before = trained_state(trainer)
-    poison(trainer, calls={1})
+    before = training_state(trainer)
+    poison_loss(trainer, calls={1})
     with caplog.at_level(logging.WARNING):
         assert trainer.train_step(next(trainer.train_batches)) is None
-    assert_same(trained_state(trainer), before)
+    assert same_state(training_state(trainer), before)
     assert all(parameter.grad is None for parameter in trainer.model.parameters())
     assert trainer.skipped_steps == {"nonfinite": 1, "oom": 0}
     assert "skipped (nonfinite)" in caplog.text and "loss nan" in caplog.text
     trainer.writer.finish()
     run = build_trainer(tiny_run_config(manifests, tmp_path / "whole"))
-    poison(run, calls={2})
+    poison_loss(run, calls={2})
     logs = run.train()
     run.writer.finish()
     assert run.step == 6 and run.bad_steps_in_row == 0  # 6 steps taken, 1 skipped
@@ -82,12 +49,12 @@ def test_fp16_an_overflowed_step_leaves_the_schedule_where_it_was(manifests, tmp
     while trainer.train_step(next(trainer.train_batches)) is None:
         pass  # the first scales overflow: they are counted as skipped steps too
     skipped = trainer.skipped_steps["nonfinite"]
-    before, scale = trained_state(trainer), trainer.scaler.get_scale()
+    before, scale = training_state(trainer), trainer.scaler.get_scale()
     parameter = next(trainer.model.parameters())
     hook = parameter.register_hook(lambda grad: torch.full_like(grad, float("inf")))
     assert trainer.train_step(next(trainer.train_batches)) is None
     hook.remove()
-    assert_same(trained_state(trainer), before)
+    assert same_state(training_state(trainer), before)
     assert trainer.scaler.get_scale() == scale / 2
     assert trainer.skipped_steps["nonfinite"] == skipped + 1
     epoch = trainer.lr_scheduler.last_epoch
@@ -98,7 +65,7 @@ def test_fp16_an_overflowed_step_leaves_the_schedule_where_it_was(manifests, tmp
 
 def test_many_bad_steps_in_a_row_stop_the_run_with_a_clear_error(manifests, tmp_path):
     trainer = build_trainer(tiny_run_config(manifests, tmp_path, "trainer.max_bad_steps=3"))
-    poison(trainer, calls=set(range(1, 100)), make_bad=lambda loss: loss * float("inf"))
+    poison_loss(trainer, calls=set(range(1, 100)), factor=float("inf"))
     with pytest.raises(TooManyBadSteps, match=r"3 training steps in a row were skipped.*lower"):
         trainer.train()
     trainer.writer.finish()
@@ -109,15 +76,7 @@ def test_out_of_memory_in_a_step_skips_that_batch(manifests, tmp_path, caplog):
     """torch.OutOfMemoryError (what CUDA raises) from the model's forward, injected on the CPU:
     the batch is skipped, named with its shape, counted; training goes on."""
     trainer = build_trainer(tiny_run_config(manifests, tmp_path))
-    forward, count = trainer.model.forward, [0]
-
-    def forward_running_out(**batch):
-        count[0] += 1
-        if count[0] == 2:
-            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
-        return forward(**batch)
-
-    trainer.model.forward = forward_running_out
+    run_out_of_memory(trainer, calls={2})
     with caplog.at_level(logging.WARNING):
         logs = trainer.train()
     trainer.writer.finish()
@@ -127,20 +86,11 @@ def test_out_of_memory_in_a_step_skips_that_batch(manifests, tmp_path, caplog):
     assert "batch ['" in message  # the utterance ids
 
 
-def test_a_full_disk_keeps_the_previous_checkpoint_and_says_so(manifests, tmp_path, monkeypatch):
+def test_a_full_disk_keeps_the_previous_checkpoint_and_says_so(manifests, tmp_path):
     trainer = build_trainer(tiny_run_config(manifests, tmp_path, "trainer.monitor=off"))
-    real_save = torch.save
-
-    def save_on_a_full_disk(state, path, *args, **kwargs):
-        if state["step"] > 3:  # epoch 2's last.pth: half written, then the disk is full
-            with open(path, "wb") as file:
-                file.write(b"\x00" * 1000)
-            raise OSError(errno.ENOSPC, "No space left on device")
-        real_save(state, path, *args, **kwargs)
-
-    monkeypatch.setattr(torch, "save", save_on_a_full_disk)
-    with pytest.raises(CheckpointSaveError, match=r"last.pth \(\[Errno 28\].*previous last.pth"):
-        trainer.train()
+    match = r"last.pth \(\[Errno 28\].*previous last.pth is intact"
+    with full_disk(after_step=3), pytest.raises(CheckpointSaveError, match=match):
+        trainer.train()  # epoch 2's last.pth
     trainer.writer.finish()
     run_dir = tmp_path / "run"
     assert load_checkpoint(run_dir / "last.pth")["step"] == 3  # the previous one, whole

@@ -1,32 +1,26 @@
 """Resuming is exact: real `train.py` runs (every augmentation on, one loader worker, fp32, one
 thread) are killed or signalled, resumed, and end with every tensor of their `last.pth`
-bit-identical to an uninterrupted run's. About 70 s here (9 runs of ~7 s, mostly start-up)."""
+bit-identical to an uninterrupted run's. About 90 s here (14 runs of ~6 s, mostly start-up);
+`python -m bench.reliability --only SIGKILL` kills one run 20 times."""
 
 import random
 
 import pytest
-import torch
 
-from src.utils.checkpoint import load_checkpoint
-from tests.interrupts import differing, run_overrides, tone_corpus, train
+from tests.interrupts import (
+    CHAIN_EPOCH_LEN,
+    KillChain,
+    differing,
+    final_tensors,
+    interrupted_and_resumed,
+    run_overrides,
+    tone_corpus,
+    train,
+)
 
 pytestmark = pytest.mark.slow
 EPOCHS, EPOCH_LEN = 3, 4  # run_overrides: 12 steps, last.pth after steps 4, 8, 12
 CHOICE = random.Random()  # the random steps; each failure message names the one drawn
-
-
-def tensors(checkpoint, prefix: str = "") -> dict:
-    """Every tensor of a checkpoint (weights, optimizer moments, generator states...), by
-    dotted name."""
-    if isinstance(checkpoint, torch.Tensor):
-        return {prefix: checkpoint}
-    if not isinstance(checkpoint, dict | list | tuple):
-        return {}
-    items = checkpoint.items() if isinstance(checkpoint, dict) else enumerate(checkpoint)
-    found = {}
-    for key, value in items:
-        found.update(tensors(value, f"{prefix}.{key}" if prefix else str(key)))
-    return found
 
 
 @pytest.fixture(scope="module")
@@ -40,13 +34,7 @@ def reference(corpus, tmp_path_factory):
     run_dir = tmp_path_factory.mktemp("reference") / "run"
     result = train(run_overrides(corpus, run_dir))
     assert result.returncode == 0, result.stderr[-3000:]
-    return tensors(load_checkpoint(run_dir / "last.pth"))
-
-
-def resumed_from(corpus, run_dir, checkpoint: str) -> dict:
-    result = train(run_overrides(corpus, run_dir, f"trainer.resume_from={run_dir / checkpoint}"))
-    assert result.returncode == 0, result.stderr[-3000:]
-    return tensors(load_checkpoint(run_dir / "last.pth"))
+    return final_tensors(run_dir)
 
 
 def test_the_reference_holds_weights_optimizer_state_and_generators(reference):
@@ -57,11 +45,11 @@ def test_the_reference_holds_weights_optimizer_state_and_generators(reference):
 
 def test_a_last_pth_written_before_a_sigkill(corpus, reference, tmp_path):
     step = CHOICE.randint(EPOCH_LEN + 1, 2 * EPOCH_LEN + 1)  # after epoch 1's last.pth
-    run_dir = tmp_path / "run"
-    killed = train(run_overrides(corpus, run_dir), "--signal", "KILL", "--at-step", str(step))
-    assert killed.returncode == -9, f"step {step}: {killed.stderr[-2000:]}"
-    assert load_checkpoint(run_dir / "last.pth")["step"] == EPOCH_LEN * ((step - 1) // EPOCH_LEN)
-    assert differing(reference, resumed_from(corpus, run_dir, "last.pth")) == [], f"step {step}"
+    faults = ["--signal", "KILL", "--at-step", str(step)]
+    run = interrupted_and_resumed(corpus, tmp_path / "run", faults, "last.pth")
+    assert run.exit_code == -9, f"step {step}: {run.log}"
+    assert run.saved["step"] == EPOCH_LEN * ((step - 1) // EPOCH_LEN)
+    assert differing(reference, run.final) == [], f"step {step}"
 
 
 @pytest.mark.parametrize(("name", "exit_code"), [("INT", 130), ("TERM", 143)])
@@ -71,27 +59,32 @@ def test_interrupted_pth_after_a_stop_signal_at_a_random_step(
     """The signal reaches the whole process group (the loader worker too) as the step begins:
     the step completes, then the run saves and exits with 128 + the signal."""
     step = CHOICE.randint(1, EPOCHS * EPOCH_LEN)
-    run_dir = tmp_path / "run"
-    stopped = train(run_overrides(corpus, run_dir), "--signal", name, "--at-step", str(step))
-    assert stopped.returncode == exit_code, f"step {step}: {stopped.stderr[-2000:]}"
-    state = load_checkpoint(run_dir / "interrupted.pth")
-    assert state["step"] == step, f"step {step}"
-    assert differing(reference, resumed_from(corpus, run_dir, "interrupted.pth")) == [], step
+    faults = ["--signal", name, "--at-step", str(step)]
+    run = interrupted_and_resumed(corpus, tmp_path / "run", faults, "interrupted.pth")
+    assert run.exit_code == exit_code, f"step {step}: {run.log}"
+    assert run.saved["step"] == step, f"step {step}"
+    assert differing(reference, run.final) == [], f"step {step}"
 
 
 def test_interrupted_pth_after_a_sigint_during_validation(corpus, reference, tmp_path):
     """Ctrl-C at the second of three validation batches: saved as of the end of the epoch's
     training steps, so the resume runs that validation again."""
     epoch = CHOICE.randint(1, EPOCHS)
-    run_dir = tmp_path / "run"
-    stopped = train(
-        run_overrides(corpus, run_dir), "--signal", "INT", "--at-validation", f"{epoch}:2"
-    )
-    assert stopped.returncode == 130, f"epoch {epoch}: {stopped.stderr[-2000:]}"
-    state = load_checkpoint(run_dir / "interrupted.pth")
-    assert (state["epoch"], state["step"], state["step_in_epoch"]) == (
-        epoch,
-        epoch * EPOCH_LEN,
-        EPOCH_LEN,
-    )
-    assert differing(reference, resumed_from(corpus, run_dir, "interrupted.pth")) == [], epoch
+    faults = ["--signal", "INT", "--at-validation", f"{epoch}:2"]
+    run = interrupted_and_resumed(corpus, tmp_path / "run", faults, "interrupted.pth")
+    assert run.exit_code == 130, f"epoch {epoch}: {run.log}"
+    saved = run.saved["epoch"], run.saved["step"], run.saved["step_in_epoch"]
+    assert saved == (epoch, epoch * EPOCH_LEN, EPOCH_LEN)
+    assert differing(reference, run.final) == [], f"epoch {epoch}"
+
+
+def test_sigkills_in_training_and_in_saves_lose_nothing(tmp_path):
+    """Two SIGKILLs, one inside a checkpoint save: each leaves a whole last.pth, the restart
+    removes the temporary, and the run ends bit-identical to one never killed."""
+    chain = KillChain(tmp_path, epochs=6)
+    in_save, in_training = chain.kill("saving"), chain.kill("training")
+    assert in_save.killed and in_save.in_save and in_save.unreadable == []
+    assert in_training.killed and in_training.unreadable == []
+    assert in_training.previous_left == 1 and in_training.previous_removed
+    assert in_training.step >= in_save.step >= CHAIN_EPOCH_LEN
+    assert differing(chain.uninterrupted(), chain.finish()) == []
