@@ -628,18 +628,16 @@ def kill_case(number: int, moment: str) -> None:
     )
     def run(sandbox: Path) -> Outcome:
         kill = chain().kill(moment)
-        where = f"in the save of {kill.in_save[0]}" if kill.in_save else "outside a save"
-        detail = (
-            f"killed {where if kill.killed else '(the run had ended)'}; last.pth of step "
-            f"{kill.step}; {len(kill.readable)} checkpoints whole"
-        )
-        if kill.previous_left:
-            removed = "removed" if kill.previous_removed else "NOT removed"
-            detail += f"; the {kill.previous_left} temporary of the kill before {removed}"
+        where = f"in a save ({kill.in_save[0][1:9]})" if kill.in_save else "outside a save"
+        detail = f"killed {where if kill.killed else 'NOT (the run had ended)'}: last.pth step "
+        detail += f"{kill.step}, {len(kill.readable)} checkpoints whole"
         if kill.unreadable:
             detail += f", NOT {kill.unreadable}"
+        if kill.previous_left:
+            detail += "; stale .tmp removed" if kill.previous_removed else "; stale .tmp KEPT"
         held = kill.killed and kill.previous_removed and "last.pth" in kill.readable
-        return Outcome(held, detail, not kill.unreadable)
+        kept = not kill.unreadable and kill.step >= max(chain().steps)  # never went back
+        return Outcome(held, detail, kept)
 
 
 for _number in range(1, KILLS + 1):

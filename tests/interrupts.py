@@ -143,6 +143,11 @@ def interrupted_and_resumed(
     """`train` into `run_dir` with `faults`, then again with `trainer.resume_from` the
     `checkpoint` (e.g. `interrupted.pth`) it left, to the end."""
     first = train(run_overrides(manifest, run_dir), *faults)
+    if not (run_dir / checkpoint).is_file():
+        last_line = (first.stderr.strip().splitlines() or [""])[-1]
+        raise RuntimeError(
+            f"{' '.join(faults)}: exit {first.returncode} and no {checkpoint} ({last_line})"
+        )
     saved = load_checkpoint(run_dir / checkpoint)
     resume = f"trainer.resume_from={run_dir / checkpoint}"
     second = train(run_overrides(manifest, run_dir, resume))
@@ -209,6 +214,7 @@ class KillChain:
         self.run_dir = root / "run"
         self.rng = random.Random(seed)
         self.left: list[Path] = []  # temporaries the latest kill left
+        self.steps: list[int] = []  # of the last.pth each kill left
 
     def overrides(self, run_dir: Path) -> list[str]:
         last = run_dir / "last.pth"
@@ -245,6 +251,7 @@ class KillChain:
                 complete = all(key in state for key in Trainer.resume_keys)
                 (readable if complete else unreadable).append(path.name)
         step = load_checkpoint(last)["step"] if "last.pth" in readable else -1
+        self.steps.append(step)
         return Kill(killed, in_save, step, readable, unreadable, len(left), previous_removed)
 
     def finish(self) -> dict[str, torch.Tensor]:

@@ -79,8 +79,11 @@ class StopRequests:
             raise TrainingInterrupted(self.received) from error
 
     def until_stopped(self, items: Iterable[Item]) -> Iterator[Item]:
-        """`items` with a `check()` before each one is fetched (under `fetching`)."""
-        iterator = iter(items)
+        """`items` with a `check()` before each one is fetched (under `fetching`, as is the
+        start of the iteration: a DataLoader's `iter()` waits on its workers too)."""
+        self.check()
+        with self.fetching():
+            iterator = iter(items)
         while True:
             self.check()
             with self.fetching():
