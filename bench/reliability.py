@@ -628,7 +628,8 @@ def kill_case(number: int, moment: str) -> None:
     )
     def run(sandbox: Path) -> Outcome:
         kill = chain().kill(moment)
-        where = f"in a save ({kill.in_save[0][1:9]})" if kill.in_save else "outside a save"
+        saving = kill.in_save[0][1:].rsplit(".", 2)[0] if kill.in_save else ""  # .<name>.x.tmp
+        where = f"in a save ({saving})" if saving else "outside a save"
         detail = f"killed {where if kill.killed else 'NOT (the run had ended)'}: last.pth step "
         detail += f"{kill.step}, {len(kill.readable)} checkpoints whole"
         if kill.unreadable:
