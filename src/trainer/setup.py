@@ -124,13 +124,9 @@ def check_run_dir(settings: TrainerConfig) -> None:
     resume_from = Path(settings.resume_from) if settings.resume_from else None
     if not existing or (resume_from and resume_from.resolve().parent == run_dir.resolve()):
         return
-    hint = f"resume it with trainer.resume_from={run_dir / existing[0]}"
-    if "last.pth" in existing or "interrupted.pth" in existing:
-        latest = max(
-            (run_dir / name for name in ("last.pth", "interrupted.pth") if name in existing),
-            key=lambda path: path.stat().st_mtime,
-        )
-        hint = f"continue it with trainer.resume_from={latest}"
+    resumable = [name for name in ("interrupted.pth", "last.pth") if name in existing]
+    latest = max(resumable or existing, key=lambda name: (run_dir / name).stat().st_mtime)
+    hint = f"continue it with trainer.resume_from={run_dir / latest}"
     raise FileExistsError(
         f"{run_dir} already holds checkpoints of another run ({', '.join(existing)}): {hint}, "
         "or start a new run under another trainer.run_name (or delete that folder)"

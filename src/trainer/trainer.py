@@ -101,16 +101,12 @@ class Trainer(BaseTrainer):
         if batch is not None:  # None when resumed after the epoch's last step
             self._log_examples(batch)
             self._log_augmentations(batch)
-        counts = {
-            "skipped_audio_files": len(self.skipped_audio),
-            **{f"{reason}_skipped": count for reason, count in self.skipped_steps.items()},
-        }
-        self.writer.add_scalars(counts)
-        logs = {f"train_{key}": value for key, value in self.epoch_tracker.result().items()}
+        skipped = {f"{reason}_skipped": count for reason, count in self.skipped_steps.items()}
+        self.writer.add_scalars({"skipped_audio_files": len(self.skipped_audio), **skipped})
+        logs = {**self.epoch_tracker.result(), **skipped}
         return {
-            **logs,
-            "skipped_audio_files": counts.pop("skipped_audio_files"),
-            **{f"train_{key}": count for key, count in counts.items()},
+            **{f"train_{key}": value for key, value in logs.items()},
+            "skipped_audio_files": len(self.skipped_audio),
         }
 
     def _next_train_batch(self) -> Batch:
