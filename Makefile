@@ -10,7 +10,7 @@ RUN_DIR := saved/$(RUN)
 LINTED := src scripts bench tests train.py inference.py calc_metrics.py transcribe.py
 
 .PHONY: install corpus train test lint clean kenlm browser lm-synthetic lm-an4 lm-librispeech \
-	download-model an4 an4-eval
+	download-model an4 an4-eval reliability
 
 $(INSTALLED): requirements.txt
 	$(PYTHON_SYSTEM) -m venv $(VENV)
@@ -29,6 +29,11 @@ train: corpus
 
 test: install kenlm browser
 	$(PYTHON) -m pytest $(ARGS)
+
+# The attack and fault set as one table (docs/reliability.md): hostile archives, downloads, ids,
+# audio and checkpoints; training faults; exact resumes; one run SIGKILLed 20 times. ~5 min.
+reliability: install
+	$(PYTHON) -m bench.reliability $(ARGS)
 
 lint: install
 	$(VENV)/bin/ruff check .

@@ -16,7 +16,7 @@ three.
 import argparse
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -24,7 +24,7 @@ from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 from torch.utils.data import DataLoader
 
-from src.datasets.loaders import build_dataloaders
+from src.datasets.loaders import BatchStream, build_dataloaders
 from src.model import build_model
 from src.trainer.pipeline import Batch, BatchPipeline
 from src.trainer.setup import model_output_length
@@ -53,14 +53,12 @@ class Run:
     cpu_seconds: float = 0.0
     audio_seconds: float = 0.0
     steps: int = 0
-    batches: Iterator[Batch] = field(default_factory=lambda: iter(()))
+    batches: Iterator[Batch] | None = None
 
     def next_batch(self) -> Batch:
-        batch = next(self.batches, None)
-        if batch is None:  # a new epoch
-            self.batches = iter(self.loader)
-            batch = next(self.batches)
-        return batch
+        if self.batches is None:
+            self.batches = BatchStream(self.loader)  # pass after pass, as the trainer draws
+        return next(self.batches)
 
     @property
     def throughput(self) -> float:
@@ -91,7 +89,7 @@ def padding_fraction(loader: DataLoader) -> tuple[float, int, float]:
     """Padding share of the audio samples of one epoch's batches, the batch count, and the mean
     batch size (from the durations; no audio is read)."""
     durations = loader.dataset.durations()
-    batches = list(loader.batch_sampler)
+    batches = loader.batch_sampler.batches(0)
     padded = sum(len(batch) * max(durations[i] for i in batch) for batch in batches)
     real = sum(durations[i] for batch in batches for i in batch)
     return 1 - real / padded, len(batches), sum(map(len, batches)) / len(batches)
@@ -121,6 +119,7 @@ def build_run(name: str, manifest: Path, args: argparse.Namespace) -> Run:
         cfg.dataloader,
         text_encoder,
         ["train"],
+        train_partition="train",
         output_length=model_output_length(model, features),
         seed=0,
     ).values()

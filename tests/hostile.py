@@ -1,5 +1,5 @@
 """Hand-built hostile inputs, shared by the tests and `bench/reliability.py`: archives, bad
-utterance ids, transcripts that are not UTF-8.
+utterance ids, transcripts that are not UTF-8, checkpoints that try to run code.
 
 The tar builders return members as (TarInfo, data) pairs that `write_tar` packs; the other
 archive builders write a finished archive to `path` and return it.
@@ -11,6 +11,7 @@ import io
 import json
 import lzma
 import os
+import pickle
 import stat
 import tarfile
 import zipfile
@@ -26,6 +27,7 @@ from src.datasets import (
     ManifestDataset,
 )
 from src.datasets.an4 import read_transcription
+from src.utils.checkpoint import load_checkpoint, save_checkpoint
 from tests.conftest import write_tone
 
 Member = tuple[tarfile.TarInfo, bytes]
@@ -306,3 +308,43 @@ NON_UTF8_TRANSCRIPTS = {
     "manifest": _manifest,
     "common_voice": _common_voice,
 }
+
+
+# --- checkpoints --------------------------------------------------------------------------
+
+
+def with_stored_config(checkpoint: Path, path: Path, key: str, spec: object) -> Path:
+    """A copy of `checkpoint` at `path` whose `config[key]` (a dotted path) is `spec`."""
+    state = load_checkpoint(checkpoint)
+    node = state["config"]
+    *parents, last = key.split(".")
+    for parent in parents:
+        node = node[parent]
+    node[last] = spec
+    return save_checkpoint(state, path)
+
+
+def writes_a_file(marker: Path) -> dict:
+    """A stored-config spec that Hydra's `instantiate` would turn into writing `marker`."""
+    return {
+        "_target_": "pathlib.Path.write_text",
+        "self": {"_target_": "pathlib.Path", "_args_": [str(marker)]},
+        "data": "pwned",
+    }
+
+
+class _Command:
+    """Unpickling it runs a shell command: what `torch.load(weights_only=False)` would do."""
+
+    def __init__(self, command: str) -> None:
+        self.command = command
+
+    def __reduce__(self):
+        return (os.system, (self.command,))
+
+
+def pickled_code(path: Path, command: str) -> Path:
+    """A `.pth` whose model entry runs `command` when unpickled."""
+    with path.open("wb") as file:
+        pickle.dump({"model": _Command(command)}, file, protocol=2)
+    return path

@@ -1,11 +1,12 @@
-"""Real checkpoints of tiny, untrained models, written by the trainer's own `save`."""
+"""Tiny models: real checkpoints of them, untrained, written by the trainer's own `save`, and
+the config of a tiny training run of DeepSpeech2."""
 
 from collections.abc import Sequence
 from pathlib import Path
 
 import torch
 from hydra.utils import instantiate
-from omegaconf import OmegaConf
+from omegaconf import DictConfig, OmegaConf
 
 from src.model import build_model
 from src.text_encoder import build_text_encoder
@@ -16,6 +17,28 @@ from src.transforms.features import build_features
 from tests.conftest import REPO_ROOT, compose_config
 
 TINY_MODEL = ["model.rnn_layers=1", "model.rnn_hidden=16", "model.conv_channels=[4,4]"]
+
+
+def tiny_run_config(manifest: Path, run_dir: Path, *overrides: str) -> DictConfig:
+    """The CPU recipe shrunk: the tiny model on `manifest` (train and val), batches of 4 loaded
+    in the process, 2 epochs of 3 steps, fp32, the offline Comet writer, into `run_dir/run`."""
+    return compose_config(
+        "deepspeech2_cpu",
+        "datasets=manifest",
+        f"datasets.train.manifest_path={manifest}",
+        f"datasets.val.manifest_path={manifest}",
+        *TINY_MODEL,
+        "dataloader.batch_size=4",
+        "dataloader.num_workers=0",
+        "writer=cometml",
+        "trainer.n_epochs=2",
+        "trainer.epoch_len=3",
+        "trainer.log_step=2",
+        "trainer.amp=off",
+        f"trainer.save_dir={run_dir}",
+        "trainer.run_name=run",
+        *overrides,
+    )
 
 
 class CheckpointWriter(BaseTrainer):

@@ -14,6 +14,7 @@ import torch
 from torch.utils.data import Dataset
 
 from src.datasets.compact_index import CompactIndex
+from src.datasets.samplers import ItemKey
 from src.text_encoder import TextEncoder
 from src.utils.audio import AudioReadError, load_audio
 
@@ -105,7 +106,9 @@ class BaseDataset(Dataset):
     needs frames >= label length + adjacent repeats; samples are estimated as duration x rate).
     An unscored dataset keeps every utterance: filters on it are an error. Then `limit` keeps a
     random (seeded) subset.
-    `wave_augs` (training only) transform each waveform in turn.
+    `wave_augs` (training only) transform each waveform in turn, drawing from the generator of
+    the item's `ItemKey` (seed, pass, index), which training samplers hand out; a plain position
+    counts as pass 0 of seed 0.
 
     Unreadable or empty audio raises `AudioReadError` naming the file, unless `skip_bad_audio`
     (training): the item is then `{"id", "audio_path", "skipped": reason}`, which `collate_fn`
@@ -121,7 +124,7 @@ class BaseDataset(Dataset):
         max_duration: float | None = None,
         seed: int = 0,
         has_transcriptions: bool = True,
-        wave_augs: Sequence[Callable[[torch.Tensor], torch.Tensor]] = (),
+        wave_augs: Sequence[Callable[[torch.Tensor, random.Random], torch.Tensor]] = (),
         min_duration: float | None = None,
         max_text_length: int | None = None,
         output_length: OutputLength | None = None,
@@ -224,8 +227,9 @@ class BaseDataset(Dataset):
         """The normalised transcripts of the kept utterances."""
         return [entry["text"] for entry in self._index]
 
-    def __getitem__(self, position: int) -> dict[str, Any]:
-        entry = self._index[position]
+    def __getitem__(self, key: int | ItemKey) -> dict[str, Any]:
+        key = key if isinstance(key, ItemKey) else ItemKey(key)
+        entry = self._index[key.index]
         try:
             audio = load_audio(entry["path"], self.sample_rate)
             if audio.numel() == 0:
@@ -234,8 +238,9 @@ class BaseDataset(Dataset):
             if not self.skip_bad_audio:
                 raise
             return {"id": entry["id"], "audio_path": str(entry["path"]), "skipped": str(error)}
+        rng = key.rng()
         for augmentation in self.wave_augs:
-            audio = augmentation(audio)
+            audio = augmentation(audio, rng)
         return {
             "id": entry["id"],
             "audio_path": str(entry["path"]),

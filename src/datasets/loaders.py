@@ -1,9 +1,11 @@
 """DataLoaders for the partitions of a datasets config: batching, seeding, and which
-partition gets what (augmentations and the CTC-fit filter only where the caller says)."""
+partition gets what (augmentations and the CTC-fit filter only where the caller says); the
+training loader as an endless stream of batches that resumes exactly."""
 
 import logging
 import os
-from collections.abc import Mapping, Sequence
+import signal
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -13,7 +15,8 @@ from omegaconf import DictConfig, OmegaConf
 from torch.utils.data import DataLoader
 
 from src.datasets.base_dataset import BaseDataset, OutputLength, collate_fn
-from src.text_encoder import CTCCharTextEncoder
+from src.datasets.samplers import ResumableBatchSampler, ShuffledBatchSampler
+from src.text_encoder import TextEncoder
 
 logger = logging.getLogger(__name__)
 
@@ -25,9 +28,10 @@ MAX_AUTO_WORKERS = 8
 @dataclass
 class LoaderConfig:
     """The `dataloader` config node. The training partition is shuffled, by
-    `train_batch_sampler` when one is set; evaluation batches hold `batch_size` utterances,
-    shortest first when `sort_eval_by_duration` (less padding; outputs do not depend on it).
-    `num_workers` and `pin_memory` may be `auto` (see `resolve_auto`)."""
+    `train_batch_sampler` when one is set (else a `ShuffledBatchSampler`); evaluation batches
+    hold `batch_size` utterances, shortest first when `sort_eval_by_duration` (less padding;
+    outputs do not depend on it). `num_workers` and `pin_memory` may be `auto` (see
+    `resolve_auto`)."""
 
     batch_size: int = 32
     sort_eval_by_duration: bool = True
@@ -74,7 +78,7 @@ def resolve_auto(config: DictConfig, device_type: str, processes: int = 1) -> Di
 def build_dataloaders(
     datasets_config: DictConfig,
     loader_config: DictConfig,
-    text_encoder: CTCCharTextEncoder,
+    text_encoder: TextEncoder,
     partitions: Sequence[str],
     train_partition: str | None = None,
     wave_augs: Mapping[str, list] | None = None,
@@ -88,9 +92,11 @@ def build_dataloaders(
     `train_partition` (if among `partitions`) is shuffled and keeps only labels CTC can align
     (`output_length`: audio samples -> model frames). `wave_augs` maps partition names to the
     waveform augmentations of their items. `skip_bad_audio` (a training run) makes every
-    partition skip unreadable audio instead of raising. `seed` drives the shuffles and the
-    worker processes' `random`, numpy and torch seeds. `auto` loader settings are resolved for
-    `device_type` (the device the batches go to).
+    partition skip unreadable audio instead of raising. `seed` drives the training batches and
+    the items' augmentation draws (`ItemKey`), and seeds the worker processes' `random`, numpy
+    and torch (for datasets that draw from them). Workers leave stop signals to the main
+    process (`worker_stop_signals`). `auto` loader settings are resolved for `device_type`
+    (the device the batches go to).
     """
     missing = [name for name in partitions if name not in datasets_config]
     if missing:
@@ -121,15 +127,66 @@ def _dataloader(dataset: BaseDataset, config: DictConfig, is_train: bool, seed: 
     if options.get("num_workers", 0) == 0:
         options.pop("persistent_workers", None)
         options.pop("prefetch_factor", None)
-    # Seeds the shuffle, and each worker's random/numpy/torch (torch derives them from it).
+    # Seeds each worker's random/numpy/torch (torch derives them from it).
     options["generator"] = torch.Generator().manual_seed(seed)
-    if is_train and sampler_config:
-        batch_sampler = instantiate(sampler_config)(durations=dataset.durations(), seed=seed)
-        options.pop("batch_size")
+    if options.get("num_workers", 0) > 0:
+        options["worker_init_fn"] = worker_stop_signals
+    if is_train:
+        batch_size = options.pop("batch_size")
+        if sampler_config:
+            batch_sampler = instantiate(sampler_config)(durations=dataset.durations(), seed=seed)
+        else:
+            batch_sampler = ShuffledBatchSampler(len(dataset), batch_size, seed=seed)
         return DataLoader(dataset, batch_sampler=batch_sampler, collate_fn=collate_fn, **options)
-    if not is_train and sort_by_duration:
+    if sort_by_duration:
         durations = dataset.durations()
         options["sampler"] = sorted(range(len(dataset)), key=durations.__getitem__)
-    return DataLoader(
-        dataset, shuffle=is_train, drop_last=is_train, collate_fn=collate_fn, **options
-    )
+    return DataLoader(dataset, collate_fn=collate_fn, **options)
+
+
+def worker_stop_signals(worker_id: int) -> None:
+    """A loader worker's `worker_init_fn`. Ctrl-C reaches the whole process group: workers
+    ignore it and keep loading, so the main process can finish its step and stop there. SIGTERM
+    (a cluster may send it to every process of a job; multiprocessing sends it to end workers
+    at exit) ends a worker at once with status 0, which torch's check for failed workers lets
+    pass: the main process stops at its next safe point."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, lambda signum, frame: os._exit(0))
+
+
+class BatchStream(Iterator[dict[str, Any]]):
+    """A training DataLoader as an endless stream of batches, pass after pass, that knows how
+    many batches of the current pass it has handed out. Its `state_dict()` (pass, position)
+    is what training consumed, not what workers prefetched: `load_state_dict()` makes the
+    stream continue with the next batch training has not seen."""
+
+    def __init__(self, loader: DataLoader) -> None:
+        if not isinstance(loader.batch_sampler, ResumableBatchSampler):
+            raise TypeError("BatchStream needs a loader with a ResumableBatchSampler")
+        self.loader = loader
+        self.sampler: ResumableBatchSampler = loader.batch_sampler
+        self.pass_index = 0
+        self.position = 0
+        self._batches: Iterator[dict[str, Any]] | None = None
+
+    def __next__(self) -> dict[str, Any]:
+        for _ in range(2):  # the rest of this pass, else the start of the next one
+            if self._batches is None:
+                self.sampler.load_state_dict(self.state_dict())
+                self._batches = iter(self.loader)
+            try:
+                batch = next(self._batches)
+            except StopIteration:
+                self._batches = None
+                self.pass_index, self.position = self.pass_index + 1, 0
+                continue
+            self.position += 1
+            return batch
+        raise ValueError(f"the training sampler serves no batch in pass {self.pass_index}")
+
+    def state_dict(self) -> dict[str, int]:
+        return {"pass": self.pass_index, "position": self.position}
+
+    def load_state_dict(self, state: dict[str, int]) -> None:
+        self.pass_index, self.position = state["pass"], state["position"]
+        self._batches = None

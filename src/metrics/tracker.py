@@ -26,3 +26,12 @@ class MetricTracker:
 
     def result(self) -> dict[str, float]:
         return {key: self.avg(key) for key in self._totals}
+
+    def state_dict(self) -> dict[str, list[float]]:
+        """The running totals as plain data (for a checkpoint)."""
+        return {key: list(totals) for key, totals in self._totals.items()}
+
+    def load_state_dict(self, state: dict[str, list[float]]) -> None:
+        self.reset()
+        for key, (numerator, denominator) in state.items():
+            self.update(key, numerator, denominator)

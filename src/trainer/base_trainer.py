@@ -9,9 +9,16 @@ import torch
 from torch import nn
 
 from src.trainer.config import TrainerConfig
+from src.trainer.signals import StopRequests, TrainingInterrupted
 from src.utils.checkpoint import load_checkpoint, save_checkpoint
+from src.utils.files import temporary_files
+from src.utils.runtime import rng_states, set_rng_states
 
 logger = logging.getLogger(__name__)
+
+
+class CheckpointSaveError(RuntimeError):
+    """A checkpoint could not be written (e.g. a full disk); the previous one is intact."""
 
 
 def parse_monitor(monitor: str) -> tuple[str, str]:
@@ -28,7 +35,25 @@ class BaseTrainer(ABC):
     """Runs `n_epochs` of `epoch_len` steps, keeps the best checkpoint and can resume exactly.
 
     `settings` is the typed `trainer` config node; `config` the whole resolved run config,
-    stored in every checkpoint with the vocabulary."""
+    stored in every checkpoint with the vocabulary. While training, SIGINT and SIGTERM stop the
+    run at the next safe point (after the current step or validation batch) with
+    `interrupted.pth`, from which a resume continues as if nothing happened; temporaries of a
+    save killed earlier in `run_dir` are removed at start."""
+
+    # what `resume` needs from a checkpoint (older versions' lack some: not resumable)
+    resume_keys: tuple[str, ...] = (
+        "model",
+        "optimizer",
+        "lr_scheduler",
+        "scaler",
+        "epoch",
+        "step",
+        "step_in_epoch",
+        "monitor_best",
+        "not_improved_count",
+        "rng",
+        "vocab",
+    )
 
     def __init__(
         self,
@@ -61,6 +86,10 @@ class BaseTrainer(ABC):
         self.epoch = 1  # the epoch in progress (or next to run)
         self.step = 0  # optimizer steps taken in the whole run
         self.step_in_epoch = 0
+        self.stop = StopRequests()
+        self.validating = False  # between the epoch's last step and the end of its validation
+        self._rng_after_steps: dict[str, Any] | None = None
+        self._remove_stale_temporaries()
 
     @abstractmethod
     def train_epoch(self) -> dict[str, float]:
@@ -71,25 +100,38 @@ class BaseTrainer(ABC):
         """Validation logs, keys prefixed by partition (e.g. `val_loss`)."""
 
     def train(self) -> dict[str, float]:
-        """Train to the end (or an early stop); Ctrl-C saves `interrupted.pth` and re-raises."""
+        """Train to the end (or an early stop). SIGINT or SIGTERM: `interrupted.pth` is saved
+        at the next safe point and `TrainingInterrupted` raised; a second signal aborts
+        (`KeyboardInterrupt`) without saving anything."""
         logs: dict[str, float] = {}
-        try:
-            while self.epoch <= self.n_epochs:
-                logs = {"epoch": self.epoch, **self.train_epoch(), **self.evaluate()}
-                logger.info("  ".join(f"{key}: {value:.4g}" for key, value in logs.items()))
-                should_stop = self._update_monitor(logs)
-                self.epoch += 1
-                self.step_in_epoch = 0
-                finished = should_stop or self.epoch > self.n_epochs
-                if finished or (self.epoch - 1) % self.save_period == 0:
-                    self.save("last.pth")
-                if should_stop:
-                    logger.info("no improvement for %d epochs: early stop", self.early_stop)
-                    break
-        except KeyboardInterrupt:
-            path = self.save("interrupted.pth")
-            logger.warning("interrupted: saved %s (resume with trainer.resume_from)", path)
-            raise
+        with self.stop:
+            try:
+                while self.epoch <= self.n_epochs:
+                    logs = {"epoch": self.epoch, **self.train_epoch()}
+                    self.validating, self._rng_after_steps = True, rng_states()
+                    logs.update(self.evaluate())
+                    self.validating = False
+                    logger.info("  ".join(f"{key}: {value:.4g}" for key, value in logs.items()))
+                    should_stop = self._update_monitor(logs)
+                    self.epoch += 1
+                    self.step_in_epoch = 0
+                    finished = should_stop or self.epoch > self.n_epochs
+                    if finished or (self.epoch - 1) % self.save_period == 0:
+                        self.save("last.pth")
+                    if should_stop:
+                        logger.info("no improvement for %d epochs: early stop", self.early_stop)
+                        break
+            except TrainingInterrupted as interrupted:
+                path = self.save("interrupted.pth")
+                logger.warning(
+                    "%s at epoch %d, step %d: saved %s (continue with trainer.resume_from=%s)",
+                    interrupted,
+                    self.epoch,
+                    self.step,
+                    path,
+                    path,
+                )
+                raise
         return logs
 
     def _update_monitor(self, logs: dict[str, float]) -> bool:
@@ -111,6 +153,8 @@ class BaseTrainer(ABC):
         return self.early_stop is not None and self.not_improved_count >= self.early_stop
 
     def state_dict(self, epoch_done: bool = False) -> dict[str, Any]:
+        """Everything that decides the next step. During validation: the state as of the end
+        of the epoch's training steps (a resume re-runs the validation)."""
         epoch = self.epoch + 1 if epoch_done else self.epoch
         text_encoder = (
             {} if self.text_encoder_state is None else {"text_encoder": self.text_encoder_state}
@@ -125,21 +169,50 @@ class BaseTrainer(ABC):
             "step_in_epoch": 0 if epoch_done else self.step_in_epoch,
             "monitor_best": self.monitor_best,
             "not_improved_count": self.not_improved_count,
-            "torch_rng_state": torch.get_rng_state(),
+            "rng": self._rng_after_steps if self.validating else rng_states(),
             "config": self.config,
             "vocab": self.vocab,
             **text_encoder,
         }
 
     def save(self, name: str, epoch_done: bool = False) -> Path:
-        path = save_checkpoint(self.state_dict(epoch_done), self.run_dir / name)
+        """Write `run_dir/name` atomically. A failed write (a full disk) leaves the previous
+        file intact and stops the run with `CheckpointSaveError` saying so: training on
+        without checkpoints would only lose more work."""
+        path = self.run_dir / name
+        try:
+            save_checkpoint(self.state_dict(epoch_done), path)
+        except OSError as error:
+            kept = f"the previous {name} is intact" if path.is_file() else f"no {name} existed"
+            message = (
+                f"could not save {path} ({error}); {kept}. Training stops: free space, then "
+                "continue from the latest checkpoint with trainer.resume_from"
+            )
+            logger.error(message)
+            raise CheckpointSaveError(message) from error
         logger.info("saved checkpoint %s (epoch %d, step %d)", path, self.epoch, self.step)
         return path
+
+    def _remove_stale_temporaries(self) -> None:
+        """Checkpoint temporaries a killed save left behind (`atomic_output` names them)."""
+        for stale in temporary_files(self.run_dir, "*.pth"):
+            stale.unlink(missing_ok=True)
+            logger.warning("removed %s, left by a save that was killed", stale)
 
     def resume(self, path: str | Path) -> None:
         """Restore everything needed to continue the run at the same step."""
         state = load_checkpoint(path)
+        missing = [key for key in self.resume_keys if key not in state]
+        if missing:
+            raise ValueError(
+                f"{path}: cannot resume exactly, the checkpoint lacks {missing} (written by an "
+                "older version?); trainer.from_pretrained starts a new run from its weights"
+            )
         self._check_vocab(state, path)
+        self.load_state_dict(state)
+        logger.info("resumed from %s at epoch %d, step %d", path, self.epoch, self.step)
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         if self.lr_scheduler is not None and state["lr_scheduler"] is not None:
@@ -150,8 +223,7 @@ class BaseTrainer(ABC):
         self.step_in_epoch = state["step_in_epoch"]
         self.monitor_best = state["monitor_best"]
         self.not_improved_count = state["not_improved_count"]
-        torch.set_rng_state(state["torch_rng_state"])
-        logger.info("resumed from %s at epoch %d, step %d", path, self.epoch, self.step)
+        set_rng_states(state["rng"])
 
     def load_pretrained(self, path: str | Path) -> None:
         """Weights only: a fresh optimizer, schedule and step count."""

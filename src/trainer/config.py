@@ -28,6 +28,7 @@ class TrainerConfig(RuntimeConfig):
     n_epochs: int = 50
     epoch_len: int = 500  # optimizer steps per epoch (iteration-based epochs)
     grad_clip_norm: float | None = 400.0
+    max_bad_steps: int = 50  # skipped steps in a row (non-finite, out of memory) that stop the run
     log_step: int = 50
     log_examples: int = 4
     log_augmentations: int = 2  # train utterances logged clean vs augmented each epoch; 0 = off

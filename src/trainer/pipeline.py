@@ -5,7 +5,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from src.utils.runtime import autocast
+from src.utils.runtime import autocast, seeded
 
 Batch = dict[str, Any]
 
@@ -20,7 +20,10 @@ def move_to_device(batch: Batch, device: torch.device) -> Batch:
 
 class BatchPipeline:
     """collate output -> device -> features (fp32) [-> spectrogram augmentations when training]
-    -> model (under autocast) -> hypotheses."""
+    -> model (under autocast) -> hypotheses. The spectrogram augmentations draw from torch's
+    generators seeded with the `seed` given (the trainer derives it from the run seed and the
+    step), so their masks depend on nothing else, and the global generators are left as they
+    were."""
 
     def __init__(
         self,
@@ -38,12 +41,13 @@ class BatchPipeline:
         self.decoders = decoders or {}
         self.spec_augs = [augmentation.to(device) for augmentation in spec_augs or []]
 
-    def forward(self, batch: Batch, train: bool = False) -> Batch:
+    def forward(self, batch: Batch, train: bool = False, seed: int = 0) -> Batch:
         batch = move_to_device(batch, self.device)
         batch.update(self.features(**batch))
-        if train:
-            for augmentation in self.spec_augs:
-                batch.update(augmentation(**batch))
+        if train and self.spec_augs:
+            with seeded(seed, self.device):
+                for augmentation in self.spec_augs:
+                    batch.update(augmentation(**batch))
         with autocast(self.device, self.amp):
             batch.update(self.model(**batch))
         return batch

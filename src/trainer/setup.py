@@ -16,6 +16,7 @@ from src.decoding import build_decoders
 from src.metrics import build_metrics
 from src.model import CTCModel, build_model
 from src.text_encoder import build_text_encoder
+from src.trainer.base_trainer import parse_monitor
 from src.trainer.config import InferencerConfig, RuntimeConfig, TrainerConfig
 from src.trainer.inferencer import Inferencer
 from src.trainer.pipeline import BatchPipeline
@@ -90,6 +91,48 @@ def check_trainer_settings(settings: TrainerConfig, cfg: DictConfig) -> None:
             f"trainer.train_partition/eval_partitions name {unknown}, but the datasets config "
             f"has only {dataset_partitions(cfg.datasets)}"
         )
+    check_monitor(settings, cfg.metrics)
+    check_run_dir(settings)
+
+
+def monitorable(settings: TrainerConfig, metrics_config: DictConfig) -> list[str]:
+    """The keys of an epoch's logs that `trainer.monitor` may name: `<partition>_loss` and
+    `<partition>_<metric>` of every evaluated partition (and of the training one)."""
+    keys = []
+    for prefix, decoders in (
+        *((name, settings.eval_decoders) for name in settings.eval_partitions),
+        ("train", settings.train_decoders),
+    ):
+        names = ["loss", *(metric.name for metric in build_metrics(metrics_config, decoders))]
+        keys += [f"{prefix}_{name}" for name in names]
+    return keys
+
+
+def check_monitor(settings: TrainerConfig, metrics_config: DictConfig) -> None:
+    """`trainer.monitor` is well formed and names a key the epochs will log."""
+    mode, key = parse_monitor(settings.monitor)
+    if mode != "off" and key not in monitorable(settings, metrics_config):
+        raise ValueError(
+            f"trainer.monitor={settings.monitor!r}: no epoch logs {key!r}; monitor one of "
+            f"{monitorable(settings, metrics_config)} (or 'off')"
+        )
+
+
+def check_run_dir(settings: TrainerConfig) -> None:
+    """A new run must not overwrite another run's checkpoints: a run folder that holds some is
+    only written to by a run resuming from one of them."""
+    run_dir = Path(settings.save_dir) / settings.run_name
+    existing = sorted(path.name for path in run_dir.glob("*.pth"))
+    resume_from = Path(settings.resume_from) if settings.resume_from else None
+    if not existing or (resume_from and resume_from.resolve().parent == run_dir.resolve()):
+        return
+    resumable = [name for name in ("interrupted.pth", "last.pth") if name in existing]
+    latest = max(resumable or existing, key=lambda name: (run_dir / name).stat().st_mtime)
+    hint = f"continue it with trainer.resume_from={run_dir / latest}"
+    raise FileExistsError(
+        f"{run_dir} already holds checkpoints of another run ({', '.join(existing)}): {hint}, "
+        "or start a new run under another trainer.run_name (or delete that folder)"
+    )
 
 
 def build_trainer(cfg: DictConfig) -> Trainer:

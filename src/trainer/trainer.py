@@ -1,29 +1,41 @@
-"""Training with validation every epoch, AMP, gradient clipping and experiment logging."""
+"""Training with validation every epoch, AMP, gradient clipping and experiment logging; steps
+that cannot be taken (non-finite loss or gradient, CUDA out of memory) are skipped and counted."""
 
 import logging
-from collections.abc import Iterator
+import math
 from typing import Any
 
 import torch
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
+from src.datasets.loaders import BatchStream
 from src.metrics import MetricTracker, utterance_error_rates
 from src.trainer.base_trainer import BaseTrainer
 from src.trainer.config import TrainerConfig
 from src.trainer.pipeline import Batch, BatchPipeline
 from src.utils.audio import load_audio
+from src.utils.runtime import derived_seed
 
 logger = logging.getLogger(__name__)
 
+SKIP_REASONS = ("nonfinite", "oom")  # counted as train_<reason>_skipped
 
-def endless(loader: DataLoader) -> Iterator[Batch]:
-    """Cycle through a DataLoader forever (a new shuffle each pass)."""
-    while True:
-        yield from loader
+
+class TooManyBadSteps(RuntimeError):
+    """`max_bad_steps` training steps in a row could not be taken."""
 
 
 class Trainer(BaseTrainer):
+    resume_keys = (
+        *BaseTrainer.resume_keys,
+        "train_batches",
+        "epoch_metrics",
+        "skipped_steps",
+        "bad_steps_in_row",
+        "skipped_audio",
+    )
+
     def __init__(
         self,
         settings: TrainerConfig,
@@ -47,24 +59,35 @@ class Trainer(BaseTrainer):
         self.log_step = settings.log_step
         self.log_examples = settings.log_examples
         self.log_augmentations = settings.log_augmentations
-        self.train_batches = endless(self.train_loader)
+        self.train_batches = BatchStream(self.train_loader)
         self.skipped_audio: dict[str, str] = {}  # unreadable audio files met so far -> why
+        self.epoch_tracker = MetricTracker()  # the epoch in progress (saved mid-epoch)
+        self.skipped_steps = dict.fromkeys(SKIP_REASONS, 0)
+        self.bad_steps_in_row = 0
 
     def train_epoch(self) -> dict[str, float]:
         self.model.train()
+        if self.step_in_epoch == 0:
+            self.epoch_tracker.reset()
         tracker = MetricTracker()
-        epoch_tracker = MetricTracker()
         progress = tqdm(
-            range(self.step_in_epoch, self.epoch_len),
             desc=f"train {self.epoch}/{self.n_epochs}",
             initial=self.step_in_epoch,
             total=self.epoch_len,
         )
-        for _ in progress:
-            batch = self.train_step(self._next_train_batch())
+        batch = None
+        while self.step_in_epoch < self.epoch_len:
+            self.stop.check()
+            with self.stop.fetching():
+                next_batch = self._next_train_batch()
+            stepped = self.train_step(next_batch)
+            if stepped is None:
+                continue
+            batch = stepped
             self.step += 1
             self.step_in_epoch += 1
-            for tracker_ in (tracker, epoch_tracker):
+            progress.update()
+            for tracker_ in (tracker, self.epoch_tracker):
                 self._track(tracker_, batch, self.metrics["train"], len(batch["id"]))
                 tracker_.update("grad_norm", batch["grad_norm"])
             progress.set_postfix(loss=f"{batch['loss'].item():.3f}")
@@ -73,12 +96,18 @@ class Trainer(BaseTrainer):
                 self.writer.add_scalars(tracker.result())
                 self.writer.add_scalar("learning_rate", self.optimizer.param_groups[0]["lr"])
                 tracker.reset()
+        progress.close()
         self.writer.set_step(self.step, "train")
-        self._log_examples(batch)
-        self._log_augmentations(batch)
-        self.writer.add_scalar("skipped_audio_files", len(self.skipped_audio))
-        logs = {f"train_{key}": value for key, value in epoch_tracker.result().items()}
-        return {**logs, "skipped_audio_files": len(self.skipped_audio)}
+        if batch is not None:  # None when resumed after the epoch's last step
+            self._log_examples(batch)
+            self._log_augmentations(batch)
+        skipped = {f"{reason}_skipped": count for reason, count in self.skipped_steps.items()}
+        self.writer.add_scalars({"skipped_audio_files": len(self.skipped_audio), **skipped})
+        logs = {**self.epoch_tracker.result(), **skipped}
+        return {
+            **{f"train_{key}": value for key, value in logs.items()},
+            "skipped_audio_files": len(self.skipped_audio),
+        }
 
     def _next_train_batch(self) -> Batch:
         """The next training batch that kept at least one utterance."""
@@ -96,20 +125,62 @@ class Trainer(BaseTrainer):
                 logger.warning("skipping utterance %s: %s", item["id"], item["reason"])
         return len(batch["id"]) > 0
 
-    def train_step(self, batch: Batch) -> Batch:
+    def train_step(self, batch: Batch) -> Batch | None:
+        """One optimizer step; None when it was skipped (non-finite loss or gradient, or CUDA
+        out of memory), with the weights, the buffers (batch norm statistics, which a bad
+        batch would poison), the optimizer and the schedule untouched. The loss and the
+        gradient norm come to the host together: the step's one sync."""
         self.optimizer.zero_grad(set_to_none=True)
-        batch = self.pipeline.forward(batch, train=True)
-        batch.update(self.criterion(**batch))
-        self.scaler.scale(batch["loss"]).backward()
+        ids, shape = batch["id"], tuple(batch["audio"].shape)
+        buffers = [buffer.clone() for buffer in self.model.buffers()]  # small: BN statistics
+        seed = derived_seed(self.settings.seed, "step", self.step)  # its SpecAugment masks
+        try:
+            batch = self.pipeline.forward(batch, train=True, seed=seed)
+            batch.update(self.criterion(**batch))
+            self.scaler.scale(batch["loss"]).backward()
+        except torch.OutOfMemoryError as error:
+            reason = f"out of memory ({str(error).splitlines()[0]})"
+        else:
+            reason = None
+        if reason is not None:  # outside `except`: its traceback no longer holds tensors
+            del batch
+            if self.pipeline.device.type == "cuda":
+                torch.cuda.empty_cache()
+            return self._skip_step("oom", f"batch {ids} of audio {shape}: {reason}", buffers)
         self.scaler.unscale_(self.optimizer)
         max_norm = self.grad_clip_norm if self.grad_clip_norm else float("inf")
         grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), max_norm)
+        loss, norm = torch.stack([batch["loss"].detach().float(), grad_norm.float()]).tolist()
+        if not (math.isfinite(loss) and math.isfinite(norm)):
+            self.scaler.update()  # fp16: the scale backs off, as GradScaler does on overflow
+            detail = f"batch {ids} of audio {shape}: loss {loss}, gradient norm {norm}"
+            return self._skip_step("nonfinite", detail, buffers)
         self.scaler.step(self.optimizer)
         self.scaler.update()
         if self.lr_scheduler is not None:
             self.lr_scheduler.step()
-        batch["grad_norm"] = grad_norm.item()
+        self.bad_steps_in_row = 0
+        batch["grad_norm"] = norm
         return self.pipeline.decode(batch, self.train_decoders)
+
+    def _skip_step(self, reason: str, detail: str, buffers: list[torch.Tensor]) -> None:
+        """Undo the step's forward (the model's `buffers` as they were), count and log it;
+        `max_bad_steps` in a row stop the run."""
+        self.optimizer.zero_grad(set_to_none=True)
+        with torch.no_grad():
+            for buffer, before in zip(self.model.buffers(), buffers, strict=True):
+                buffer.copy_(before)
+        self.skipped_steps[reason] += 1
+        self.bad_steps_in_row += 1
+        logger.warning("step %d skipped (%s): %s", self.step + 1, reason, detail)
+        if self.bad_steps_in_row >= self.settings.max_bad_steps:
+            raise TooManyBadSteps(
+                f"{self.bad_steps_in_row} training steps in a row were skipped (trainer."
+                f"max_bad_steps={self.settings.max_bad_steps}), the last one: {detail}. "
+                "Non-finite: the run diverged (lower optimizer.lr, keep trainer.grad_clip_norm, "
+                "try trainer.amp=off); out of memory: use smaller batches. The checkpoints in "
+                f"{self.run_dir} are those of before."
+            )
 
     @torch.no_grad()
     def evaluate(self) -> dict[str, float]:
@@ -118,7 +189,8 @@ class Trainer(BaseTrainer):
         for name, loader in self.eval_loaders.items():
             tracker = MetricTracker()
             first_batch = None
-            for batch in tqdm(loader, desc=f"{name} {self.epoch}", leave=False):
+            batches = self.stop.until_stopped(loader)
+            for batch in tqdm(batches, desc=f"{name} {self.epoch}", total=len(loader), leave=False):
                 if not self._has_items(batch):
                     continue
                 batch = self.pipeline.forward(batch)
@@ -133,6 +205,24 @@ class Trainer(BaseTrainer):
             logs.update({f"{name}_{key}": value for key, value in tracker.result().items()})
         self.model.train()
         return logs
+
+    def state_dict(self, epoch_done: bool = False) -> dict[str, Any]:
+        return {
+            **super().state_dict(epoch_done),
+            "train_batches": self.train_batches.state_dict(),
+            "epoch_metrics": {} if epoch_done else self.epoch_tracker.state_dict(),
+            "skipped_steps": dict(self.skipped_steps),
+            "bad_steps_in_row": self.bad_steps_in_row,
+            "skipped_audio": dict(self.skipped_audio),
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        super().load_state_dict(state)
+        self.train_batches.load_state_dict(state["train_batches"])
+        self.epoch_tracker.load_state_dict(state["epoch_metrics"])
+        self.skipped_steps.update(state["skipped_steps"])
+        self.bad_steps_in_row = state["bad_steps_in_row"]
+        self.skipped_audio.update(state["skipped_audio"])
 
     @staticmethod
     def _track(tracker: MetricTracker, batch: Batch, metrics: list, batch_size: int) -> None:

@@ -1,7 +1,5 @@
 """Spectrogram augmentations, applied per training batch after the features."""
 
-import random
-
 import torch
 import torchaudio
 from torch import nn
@@ -14,8 +12,10 @@ class SpecAugment(nn.Module):
     Reads and replaces `spectrogram` (B, F, T); masked bins take the value 0, the mean of the
     normalised features. Each mask is up to `*_mask_param` bins or frames wide, placed
     uniformly over the padded batch (length-bucketed batches waste few masks on padding).
-    Applied to the whole batch with probability `p` (drawn from `random`); mask widths and
-    positions come from torchaudio, i.e. torch's generator.
+    Applied to the whole batch with probability `p`. Every draw (`p`, mask widths and
+    positions) comes from torch's generators: the CPU one and the batch's device's, which the
+    training pipeline seeds per step (`src.utils.runtime.seeded`), so a step's masks are a
+    function of (seed, step) alone.
     """
 
     def __init__(
@@ -38,6 +38,6 @@ class SpecAugment(nn.Module):
         self.p = p
 
     def forward(self, spectrogram: torch.Tensor, **batch) -> dict[str, torch.Tensor]:
-        if random.random() >= self.p:
+        if torch.rand(()).item() >= self.p:  # on the CPU: no device sync
             return {"spectrogram": spectrogram}
         return {"spectrogram": self.masks(spectrogram)}

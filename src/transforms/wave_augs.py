@@ -1,9 +1,10 @@
 """Waveform augmentations, applied by the training dataset to each utterance (L,) in turn.
 
-Every random draw comes from Python's `random` (noise tensors from a `torch.Generator` seeded by
-it), so `random.seed` alone reproduces an augmented utterance; the DataLoader reseeds `random`
-in every worker. All keep the length and float32 except `SpeedPerturbation`, which changes the
-duration on purpose.
+Every random draw comes from the `random.Random` passed with the waveform (noise tensors from a
+`torch.Generator` seeded by it), never from global state: the training dataset builds one per
+item from (seed, pass, index), so an augmented utterance is the same whichever loader worker
+makes it and after a resume. All keep the length and float32 except `SpeedPerturbation`, which
+changes the duration on purpose.
 """
 
 import math
@@ -20,9 +21,9 @@ from src.utils.audio import AUDIO_EXTENSIONS, load_audio
 NOISE_EXPONENTS = {"white": 0.0, "pink": 0.5, "brown": 1.0}
 
 
-def seeded_generator() -> torch.Generator:
-    """A torch generator drawn from Python's `random`, the one random source of the augs."""
-    return torch.Generator().manual_seed(random.getrandbits(63))
+def seeded_generator(rng: random.Random) -> torch.Generator:
+    """A torch generator seeded from `rng`, the one random source of an augmentation."""
+    return torch.Generator().manual_seed(rng.getrandbits(63))
 
 
 def check_range(name: str, low: float, high: float) -> None:
@@ -44,7 +45,8 @@ def match_rms(audio: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
 
 
 class WaveAugmentation(nn.Module):
-    """Applies `augment` to a waveform with probability `p` and checks the result is finite."""
+    """Applies `augment` to a waveform with probability `p` and checks the result is finite;
+    every draw (`p` included) comes from the `rng` passed in."""
 
     def __init__(self, p: float = 1.0) -> None:
         super().__init__()
@@ -52,7 +54,7 @@ class WaveAugmentation(nn.Module):
             raise ValueError(f"{type(self).__name__}: p must be in [0, 1], got {p}")
         self.p = p
 
-    def augment(self, audio: torch.Tensor) -> torch.Tensor:
+    def augment(self, audio: torch.Tensor, rng: random.Random) -> torch.Tensor:
         raise NotImplementedError
 
     @property
@@ -60,10 +62,10 @@ class WaveAugmentation(nn.Module):
         """The shortest output length as a fraction of the input's (1.0: length kept)."""
         return 1.0
 
-    def forward(self, audio: torch.Tensor) -> torch.Tensor:
-        if random.random() >= self.p:
+    def forward(self, audio: torch.Tensor, rng: random.Random) -> torch.Tensor:
+        if rng.random() >= self.p:
             return audio
-        output = self.augment(audio)
+        output = self.augment(audio, rng)
         if not torch.isfinite(output).all():
             where = "input" if not torch.isfinite(audio).all() else "output"
             raise ValueError(f"{type(self).__name__}: non-finite samples in its {where}")
@@ -88,8 +90,8 @@ class SpeedPerturbation(WaveAugmentation):
         self.min_factor = min_factor
         self.max_factor = max_factor
 
-    def augment(self, audio: torch.Tensor) -> torch.Tensor:
-        factor = random.uniform(self.min_factor, self.max_factor)
+    def augment(self, audio: torch.Tensor, rng: random.Random) -> torch.Tensor:
+        factor = rng.uniform(self.min_factor, self.max_factor)
         # rates rounded to 100 Hz keep the resampling kernel small
         source_rate = round(self.sample_rate * factor / 100) * 100
         if source_rate == self.sample_rate:
@@ -112,8 +114,8 @@ class Gain(WaveAugmentation):
         self.min_gain_db = min_gain_db
         self.max_gain_db = max_gain_db
 
-    def augment(self, audio: torch.Tensor) -> torch.Tensor:
-        gain_db = random.uniform(self.min_gain_db, self.max_gain_db)
+    def augment(self, audio: torch.Tensor, rng: random.Random) -> torch.Tensor:
+        gain_db = rng.uniform(self.min_gain_db, self.max_gain_db)
         return torchaudio.functional.gain(audio, gain_db)
 
 
@@ -170,22 +172,22 @@ class AdditiveNoise(WaveAugmentation):
         self.min_snr_db = min_snr_db
         self.max_snr_db = max_snr_db
 
-    def augment(self, audio: torch.Tensor) -> torch.Tensor:
-        snr_db = random.uniform(self.min_snr_db, self.max_snr_db)
-        source = random.choice(self.sources)
+    def augment(self, audio: torch.Tensor, rng: random.Random) -> torch.Tensor:
+        snr_db = rng.uniform(self.min_snr_db, self.max_snr_db)
+        source = rng.choice(self.sources)
         if source == "file":
-            noise = self.file_noise(audio.shape[-1])
+            noise = self.file_noise(audio.shape[-1], rng)
         else:
-            noise = colored_noise(audio.shape[-1], source, seeded_generator())
+            noise = colored_noise(audio.shape[-1], source, seeded_generator(rng))
         return torchaudio.functional.add_noise(audio, noise, torch.tensor(snr_db))
 
-    def file_noise(self, length: int) -> torch.Tensor:
-        path = random.choice(self.noise_files)
+    def file_noise(self, length: int, rng: random.Random) -> torch.Tensor:
+        path = rng.choice(self.noise_files)
         noise = load_audio(path, self.sample_rate)
         if not noise.abs().max() > 0:
             raise ValueError(f"{path}: the noise file is silent")
         noise = noise.repeat(math.ceil(length / noise.shape[0]))
-        start = random.randrange(noise.shape[0] - length + 1)
+        start = rng.randrange(noise.shape[0] - length + 1)
         return noise[start : start + length]
 
 
@@ -219,8 +221,8 @@ class PitchShift(WaveAugmentation):
         phase_advance = torch.linspace(0, math.pi * hop_length, n_fft // 2 + 1)[:, None]
         self.register_buffer("phase_advance", phase_advance, persistent=False)
 
-    def augment(self, audio: torch.Tensor) -> torch.Tensor:
-        semitones = random.uniform(self.min_semitones, self.max_semitones)
+    def augment(self, audio: torch.Tensor, rng: random.Random) -> torch.Tensor:
+        semitones = rng.uniform(self.min_semitones, self.max_semitones)
         step = self.rate_step
         source_rate = round(self.sample_rate * 2 ** (semitones / 12) / step) * step
         if source_rate == self.sample_rate:
@@ -259,9 +261,9 @@ class BandPass(WaveAugmentation):
         self.low_hz = (min_low_hz, max_low_hz)
         self.high_hz = (min_high_hz, max_high_hz)
 
-    def augment(self, audio: torch.Tensor) -> torch.Tensor:
-        low_hz = random.uniform(*self.low_hz)
-        high_hz = random.uniform(*self.high_hz)
+    def augment(self, audio: torch.Tensor, rng: random.Random) -> torch.Tensor:
+        low_hz = rng.uniform(*self.low_hz)
+        high_hz = rng.uniform(*self.high_hz)
         # torchaudio's biquads clamp to [-1, 1]: filter at peak 0.5 (they are linear), rescale
         scale = audio.abs().max().clamp_min(1e-12) / 0.5
         filtered = torchaudio.functional.highpass_biquad(audio / scale, self.sample_rate, low_hz)
@@ -307,9 +309,9 @@ class Reverberation(WaveAugmentation):
         self.rt60 = (min_rt60, max_rt60)
         self.drr_db = (min_drr_db, max_drr_db)
 
-    def augment(self, audio: torch.Tensor) -> torch.Tensor:
-        rt60 = random.uniform(*self.rt60)
-        drr_db = random.uniform(*self.drr_db)
-        rir = synthetic_rir(self.sample_rate, rt60, drr_db, seeded_generator())
+    def augment(self, audio: torch.Tensor, rng: random.Random) -> torch.Tensor:
+        rt60 = rng.uniform(*self.rt60)
+        drr_db = rng.uniform(*self.drr_db)
+        rir = synthetic_rir(self.sample_rate, rt60, drr_db, seeded_generator(rng))
         wet = torchaudio.functional.fftconvolve(audio, rir)[..., : audio.shape[-1]]
         return match_rms(wet, audio)

@@ -1,7 +1,10 @@
-"""Process-wide run settings: seeds, threads, device and mixed precision."""
+"""Process-wide run settings: seeds, random generator states, threads, device and mixed
+precision."""
 
 import contextlib
 import random
+from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
 import torch
@@ -13,6 +16,51 @@ def set_seed(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
+
+
+def derived_seed(*parts: object) -> int:
+    """A 63-bit seed that is a function of `parts` alone (e.g. the run seed and a step)."""
+    return random.Random("-".join(map(str, parts))).getrandbits(63)
+
+
+def rng_states() -> dict[str, Any]:
+    """The global generators (Python, numpy, torch CPU, every CUDA device) as plain data and
+    tensors, which a `weights_only` checkpoint can hold."""
+    numpy_state = np.random.get_state(legacy=False)
+    return {
+        "python": random.getstate(),
+        "numpy": {
+            **numpy_state,
+            "state": {**numpy_state["state"], "key": numpy_state["state"]["key"].tolist()},
+        },
+        "torch": torch.get_rng_state(),
+        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+    }
+
+
+def set_rng_states(states: dict[str, Any]) -> None:
+    """Restore what `rng_states` returned. CUDA states are restored when the device count is the
+    same as when they were taken (a CPU checkpoint resumed on a GPU keeps the GPU's seeding)."""
+    random.setstate(states["python"])
+    numpy_state = states["numpy"]
+    key = np.array(numpy_state["state"]["key"], dtype=np.uint32)
+    np.random.set_state({**numpy_state, "state": {**numpy_state["state"], "key": key}})
+    torch.set_rng_state(states["torch"])
+    if torch.cuda.is_available() and len(states["cuda"]) == torch.cuda.device_count():
+        torch.cuda.set_rng_state_all(states["cuda"])
+
+
+@contextlib.contextmanager
+def seeded(seed: int, device: torch.device) -> Iterator[None]:
+    """Inside: torch's CPU generator and `device`'s (when CUDA) seeded with `seed`, so what is
+    drawn there is a function of `seed` alone; after: both as they were before."""
+    devices = [device] if device.type == "cuda" else []
+    with torch.random.fork_rng(devices=devices, device_type="cuda"):
+        torch.random.default_generator.manual_seed(seed)
+        if device.type == "cuda":
+            with torch.cuda.device(device):
+                torch.cuda.manual_seed(seed)
+        yield
 
 
 def set_num_threads(num_threads: int | None) -> None:

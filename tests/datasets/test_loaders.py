@@ -9,13 +9,13 @@ import torch
 from omegaconf import OmegaConf
 
 from src.datasets import loaders as loaders_module
-from src.datasets.loaders import LoaderConfig, build_dataloaders, resolve_auto
-from src.datasets.samplers import BucketBatchSampler, DynamicBatchSampler
+from src.datasets.loaders import BatchStream, LoaderConfig, build_dataloaders, resolve_auto
+from src.datasets.samplers import BucketBatchSampler, DynamicBatchSampler, ShuffledBatchSampler
 from src.model import DeepSpeech2
 from src.text_encoder import CTCCharTextEncoder
 from src.trainer.setup import after_augmentation, model_output_length
 from src.transforms import LogMelSpectrogram
-from src.transforms.wave_augs import SpeedPerturbation
+from src.transforms.wave_augs import AdditiveNoise, SpeedPerturbation
 from src.utils.audio import AudioReadError
 from tests.conftest import compose_config, write_tone
 
@@ -52,7 +52,7 @@ def manifest_config(manifest, *overrides: str):
 @pytest.mark.parametrize(
     ("overrides", "sampler_type"),
     [
-        (["dataloader=random"], None),
+        (["dataloader=random"], ShuffledBatchSampler),
         (["dataloader=bucketed"], BucketBatchSampler),
         (
             ["dataloader=dynamic", "dataloader.train_batch_sampler.max_batch_seconds=3.2"],
@@ -66,10 +66,7 @@ def test_each_batching_choice_serves_every_training_utterance(manifest, override
         cfg.datasets, cfg.dataloader, ENCODER, ["train", "val"], train_partition="train"
     )
     train, val = loaders["train"], loaders["val"]
-    if sampler_type is None:
-        assert isinstance(train.sampler, torch.utils.data.RandomSampler)
-    else:
-        assert isinstance(train.batch_sampler, sampler_type)
+    assert isinstance(train.batch_sampler, sampler_type)
     batches = list(train)
     assert sorted(int(i) for batch in batches for i in batch["id"]) == list(range(12))
     sizes = [len(batch["id"]) for batch in batches]
@@ -94,11 +91,11 @@ class RandomDraws(torch.utils.data.Dataset):
     def durations(self) -> list[float]:
         return [1.0] * self.n_items
 
-    def __getitem__(self, position: int) -> dict:
+    def __getitem__(self, key) -> dict:
         draws = torch.tensor([random.random(), np.random.rand(), torch.rand(()).item()])
         empty = torch.zeros(0, dtype=torch.long)
         return {
-            "id": str(position),
+            "id": str(key.index),
             "audio_path": "",
             "audio": draws,
             "audio_length": 3,
@@ -125,6 +122,64 @@ def test_worker_processes_are_seeded_from_the_run_seed():
         assert ids == ids_again and torch.equal(draws, draws_again)
     assert not all(torch.equal(a[1], b[1]) for a, b in zip(first, other, strict=True))
     assert not torch.equal(first[0][1][0], first[1][1][0])  # two workers, two streams
+
+
+def augmented_stream(manifest, num_workers: int, seed: int = 1) -> BatchStream:
+    cfg = manifest_config(
+        manifest, f"dataloader.num_workers={num_workers}", "dataloader.persistent_workers=true"
+    )
+    augmentations = [SpeedPerturbation(), AdditiveNoise()]
+    (train,) = build_dataloaders(
+        cfg.datasets,
+        cfg.dataloader,
+        ENCODER,
+        ["train"],
+        train_partition="train",
+        wave_augs={"train": augmentations},
+        seed=seed,
+    ).values()
+    return BatchStream(train)
+
+
+def take(stream: BatchStream, count: int) -> list[tuple[list[str], torch.Tensor]]:
+    return [(batch["id"], batch["audio"]) for batch in (next(stream) for _ in range(count))]
+
+
+def same(first, second) -> bool:
+    return all(
+        ids == other_ids and torch.equal(audio, other_audio)
+        for (ids, audio), (other_ids, other_audio) in zip(first, second, strict=True)
+    )
+
+
+def test_augmented_batches_depend_on_seed_pass_and_index_only(manifest):
+    """Two passes of 3 batches and one more: the same audio whatever the number of worker
+    processes, a new augmentation every pass, other audio under another seed. (Workers run
+    one torch thread: so does the main process here, for bit-equal resampling.)"""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        in_process = take(augmented_stream(manifest, num_workers=0), 7)
+    finally:
+        torch.set_num_threads(threads)
+    assert same(take(augmented_stream(manifest, num_workers=2), 7), in_process)
+    assert not same(take(augmented_stream(manifest, 0, seed=2), 7), in_process)
+    first_pass = {ids[0]: audio for ids, audio in in_process[:3]}
+    second_pass = {ids[0]: audio for ids, audio in in_process[3:6]}
+    assert all(not torch.equal(first_pass[key], second_pass[key]) for key in first_pass)
+
+
+def test_a_resumed_stream_continues_with_the_next_unseen_batch(manifest):
+    """Workers prefetch ahead of training; the state counts what training consumed."""
+    stream = augmented_stream(manifest, num_workers=2)
+    reference = take(stream, 8)
+    interrupted = augmented_stream(manifest, num_workers=2)
+    take(interrupted, 4)
+    state = interrupted.state_dict()
+    assert state == {"pass": 1, "position": 1}
+    resumed = augmented_stream(manifest, num_workers=2)
+    resumed.load_state_dict(state)
+    assert same(take(resumed, 4), reference[4:])
 
 
 def test_the_ctc_filter_applies_to_train_only(tmp_path):

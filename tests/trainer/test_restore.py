@@ -8,9 +8,10 @@ import torch
 
 from src.text_encoder import SentencePieceTextEncoder
 from src.trainer.restore import load_trained_model
-from src.utils.checkpoint import load_checkpoint, save_checkpoint
+from src.utils.checkpoint import load_checkpoint
 from src.utils.spec import UnsafeSpecError
 from tests.conftest import REPO_ROOT, write_tone
+from tests.hostile import with_stored_config, writes_a_file
 from tests.tiny_model import TINY_MODEL, save_tiny_checkpoint
 
 
@@ -21,13 +22,7 @@ def checkpoint(tmp_path):
 
 def hostile(checkpoint, tmp_path, key, spec):
     """The tiny checkpoint with `config[key]` (a dotted path) replaced by `spec`."""
-    state = load_checkpoint(checkpoint)
-    node = state["config"]
-    *parents, last = key.split(".")
-    for parent in parents:
-        node = node[parent]
-    node[last] = spec
-    return save_checkpoint(state, tmp_path / "hostile.pth")
+    return with_stored_config(checkpoint, tmp_path / "hostile.pth", key, spec)
 
 
 def test_a_real_checkpoint_comes_back_in_eval_mode(checkpoint):
@@ -65,12 +60,9 @@ def test_a_stored_config_naming_anything_else_is_refused_before_any_call(
 
 def test_inference_py_refuses_a_hostile_checkpoint_and_runs_nothing(checkpoint, tmp_path):
     marker = tmp_path / "pwned.txt"
-    spec = {
-        "_target_": "pathlib.Path.write_text",
-        "self": {"_target_": "pathlib.Path", "_args_": [str(marker)]},
-        "data": "pwned",
-    }
-    path = hostile(checkpoint, tmp_path, "transforms.features", spec)  # the first one built
+    path = hostile(
+        checkpoint, tmp_path, "transforms.features", writes_a_file(marker)
+    )  # the first one built
     audio = tmp_path / "audio"
     audio.mkdir()
     write_tone(audio / "a.wav", 0.5)

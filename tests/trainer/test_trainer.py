@@ -1,56 +1,27 @@
 """Trainer mechanics on a tiny model and tiny manifests: steps, AMP paths, checkpoints, resume."""
 
-import json
+import os
 import random
+import signal
 
 import pytest
 import torch
 
-from src.trainer.setup import build_trainer
+from src.trainer.config import TrainerConfig
+from src.trainer.setup import build_trainer, check_trainer_settings, typed
+from src.trainer.signals import TrainingInterrupted
 from src.utils.checkpoint import load_checkpoint
-from tests.conftest import compose_config, write_tone
-
-WORDS = ["yes", "no", "up", "down", "left", "right"]
+from tests.interrupts import tone_corpus
+from tests.tiny_model import tiny_run_config
 
 
 @pytest.fixture(scope="module")
 def manifests(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("tones")
-    lines = []
-    for index, word in enumerate(WORDS * 2):
-        path = write_tone(folder / f"{index}.wav", 0.3 + 0.05 * index, frequency=200 + 60 * index)
-        lines.append({"path": path.name, "duration": 0.3 + 0.05 * index, "text": word})
-    manifest = folder / "all.jsonl"
-    manifest.write_text("\n".join(json.dumps(line) for line in lines) + "\n")
-    return manifest
-
-
-def make_config(manifests, run_dir, *overrides):
-    return compose_config(
-        "deepspeech2_cpu",
-        *[
-            "datasets=manifest",
-            f"datasets.train.manifest_path={manifests}",
-            f"datasets.val.manifest_path={manifests}",
-            "model.rnn_layers=1",
-            "model.rnn_hidden=16",
-            "model.conv_channels=[4,4]",
-            "dataloader.batch_size=4",
-            "dataloader.num_workers=0",
-            "writer=cometml",
-            "trainer.n_epochs=2",
-            "trainer.epoch_len=3",
-            "trainer.log_step=2",
-            "trainer.amp=off",
-            f"trainer.save_dir={run_dir}",
-            "trainer.run_name=run",
-            *overrides,
-        ],
-    )
+    return tone_corpus(tmp_path_factory.mktemp("tones"))
 
 
 def test_train_saves_checkpoints_and_logs(manifests, tmp_path):
-    trainer = build_trainer(make_config(manifests, tmp_path))
+    trainer = build_trainer(tiny_run_config(manifests, tmp_path))
     logs = trainer.train()
     trainer.writer.finish()
     assert trainer.step == 6 and trainer.epoch == 3
@@ -64,13 +35,13 @@ def test_train_saves_checkpoints_and_logs(manifests, tmp_path):
 
 
 def test_resume_continues_at_the_same_step_lr_and_optimizer_state(manifests, tmp_path):
-    first = build_trainer(make_config(manifests, tmp_path, "trainer.n_epochs=3"))
+    first = build_trainer(tiny_run_config(manifests, tmp_path, "trainer.n_epochs=3"))
     first.n_epochs = 1  # stop after one of three epochs, schedule still sized for three
     first.train()
     first.writer.finish()
     saved = load_checkpoint(tmp_path / "run" / "last.pth")
     resumed = build_trainer(
-        make_config(
+        tiny_run_config(
             manifests,
             tmp_path,
             "trainer.n_epochs=3",
@@ -88,28 +59,33 @@ def test_resume_continues_at_the_same_step_lr_and_optimizer_state(manifests, tmp
     assert resumed.step == 9
 
 
-def test_interrupt_saves_a_checkpoint_mid_epoch(manifests, tmp_path, monkeypatch):
-    trainer = build_trainer(make_config(manifests, tmp_path))
+def test_a_stop_signal_ends_the_run_after_the_current_step(manifests, tmp_path, monkeypatch):
+    """SIGINT arrives in the middle of step 2: the step completes, `interrupted.pth` holds the
+    state after it, the handlers are restored and the counters of a resume match."""
+    trainer = build_trainer(tiny_run_config(manifests, tmp_path))
     original_step = trainer.train_step
-    calls = []
 
-    def step_then_interrupt(batch):
-        calls.append(1)
-        if len(calls) == 2:
-            raise KeyboardInterrupt
+    def step_with_a_signal(batch):
+        if trainer.step == 1:
+            os.kill(os.getpid(), signal.SIGINT)
         return original_step(batch)
 
-    monkeypatch.setattr(trainer, "train_step", step_then_interrupt)
-    with pytest.raises(KeyboardInterrupt):
+    monkeypatch.setattr(trainer, "train_step", step_with_a_signal)
+    handler = signal.getsignal(signal.SIGINT)
+    with pytest.raises(TrainingInterrupted) as interrupted:
         trainer.train()
     trainer.writer.finish()
+    assert interrupted.value.exit_code == 130
+    assert signal.getsignal(signal.SIGINT) is handler
     state = load_checkpoint(tmp_path / "run" / "interrupted.pth")
-    assert (state["epoch"], state["step"], state["step_in_epoch"]) == (1, 1, 1)
+    assert (state["epoch"], state["step"], state["step_in_epoch"]) == (1, 2, 2)
+    assert state["train_batches"] == {"pass": 0, "position": 2}
+    assert state["epoch_metrics"]["loss"][1] == 8  # the loss of 2 batches of 4 utterances
 
 
 @pytest.mark.parametrize("amp", ["bf16", "fp16"])
 def test_mixed_precision_paths_train_on_cpu(manifests, tmp_path, amp):
-    trainer = build_trainer(make_config(manifests, tmp_path, f"trainer.amp={amp}"))
+    trainer = build_trainer(tiny_run_config(manifests, tmp_path, f"trainer.amp={amp}"))
     assert trainer.scaler.is_enabled() == (amp == "fp16")
     trainer.train()
     trainer.writer.finish()
@@ -120,12 +96,12 @@ def test_mixed_precision_paths_train_on_cpu(manifests, tmp_path, amp):
 
 
 def test_from_pretrained_loads_weights_only(manifests, tmp_path):
-    trainer = build_trainer(make_config(manifests, tmp_path, "trainer.n_epochs=1"))
+    trainer = build_trainer(tiny_run_config(manifests, tmp_path, "trainer.n_epochs=1"))
     trainer.train()
     trainer.writer.finish()
     checkpoint = tmp_path / "run" / "last.pth"
     fresh = build_trainer(
-        make_config(
+        tiny_run_config(
             manifests, tmp_path, "trainer.run_name=ft", f"trainer.from_pretrained={checkpoint}"
         )
     )
@@ -134,17 +110,29 @@ def test_from_pretrained_loads_weights_only(manifests, tmp_path):
         torch.testing.assert_close(value, trainer.model.state_dict()[name])
 
 
-def test_unknown_monitor_metric_is_a_clear_error(manifests, tmp_path):
-    trainer = build_trainer(
-        make_config(manifests, tmp_path, "trainer.n_epochs=1", "trainer.monitor=min val_BLEU")
-    )
-    with pytest.raises(KeyError, match="val_BLEU"):
-        trainer.train()
-    trainer.writer.finish()
+@pytest.mark.parametrize(
+    ("monitor", "error"),
+    [
+        ("min val_BLEU", r"no epoch logs 'val_BLEU'.*'val_WER_\(Argmax\)'"),
+        ("min val_WER_(BeamSearch)", r"no epoch logs 'val_WER_\(BeamSearch\)'"),
+        ("lowest val_loss", "monitor must be 'off' or 'min|max <metric>'"),
+    ],
+)
+def test_a_monitor_naming_nothing_logged_fails_before_training(manifests, tmp_path, monitor, error):
+    config = tiny_run_config(manifests, tmp_path, f"trainer.monitor='{monitor}'")
+    with pytest.raises(ValueError, match=error):
+        build_trainer(config)
+    assert not (tmp_path / "run").exists()  # nothing built, nothing written
+
+
+def test_monitoring_a_training_or_other_partition_key_is_accepted(manifests, tmp_path):
+    for monitor in ("min train_loss", "max val_CER_(Argmax)", "off"):
+        config = tiny_run_config(manifests, tmp_path, f"trainer.monitor='{monitor}'")
+        check_trainer_settings(typed(TrainerConfig, config.trainer), config)
 
 
 def test_unknown_decoder_name_fails_before_training(manifests, tmp_path):
-    config = make_config(manifests, tmp_path, "trainer.eval_decoders=[Argmax,BeamSearch]")
+    config = tiny_run_config(manifests, tmp_path, "trainer.eval_decoders=[Argmax,BeamSearch]")
     with pytest.raises(
         ValueError, match=r"eval_decoders names \['BeamSearch'\].*decoders=beam_search"
     ):
@@ -167,7 +155,7 @@ def test_augmentations_are_logged_before_and_after(manifests, tmp_path, monkeypa
         f"transforms.probabilities.{name}=1.0"
         for name in ("speed", "pitch", "reverb", "noise", "band_pass", "gain")
     ]
-    config = make_config(
+    config = tiny_run_config(
         manifests,
         tmp_path,
         "writer=wandb",
@@ -206,7 +194,7 @@ def test_augmentations_are_logged_before_and_after(manifests, tmp_path, monkeypa
 def test_early_stopping_ends_the_run_after_epochs_without_improvement(manifests, tmp_path):
     """With a learning rate of 0 the monitored WER never improves after the first epoch."""
     trainer = build_trainer(
-        make_config(
+        tiny_run_config(
             manifests, tmp_path, "optimizer.lr=0", "trainer.n_epochs=10", "trainer.early_stop=2"
         )
     )
@@ -220,7 +208,9 @@ def test_early_stopping_ends_the_run_after_epochs_without_improvement(manifests,
 
 
 def final_weights(manifests, run_dir, *overrides) -> dict[str, torch.Tensor]:
-    trainer = build_trainer(make_config(manifests, run_dir, "trainer.num_threads=1", *overrides))
+    trainer = build_trainer(
+        tiny_run_config(manifests, run_dir, "trainer.num_threads=1", *overrides)
+    )
     trainer.train()
     trainer.writer.finish()
     return trainer.model.state_dict()

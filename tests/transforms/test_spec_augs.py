@@ -1,7 +1,5 @@
 """SpecAugment: whole-row frequency masks and whole-column time masks, per utterance."""
 
-import random
-
 import torch
 
 from src.transforms import SpecAugment
@@ -15,7 +13,6 @@ def masked_rows_and_columns(spectrogram: torch.Tensor) -> tuple[torch.Tensor, to
 
 def test_masks_are_bands_of_bounded_width_drawn_per_utterance():
     torch.manual_seed(0)
-    random.seed(0)
     augment = SpecAugment(freq_mask_param=10, time_mask_param=20, n_freq_masks=2, n_time_masks=2)
     batch = torch.ones(16, 64, 300)
     output = augment(spectrogram=batch)["spectrogram"]
@@ -29,6 +26,17 @@ def test_masks_are_bands_of_bounded_width_drawn_per_utterance():
 
 
 def test_p_zero_keeps_the_batch():
-    random.seed(0)
     batch = torch.randn(2, 8, 50)
     assert SpecAugment(p=0.0)(spectrogram=batch)["spectrogram"] is batch
+
+
+def test_every_draw_comes_from_torch_generators():
+    """p and the masks: the same global seed, the same output (the trainer seeds it per step)."""
+    augment = SpecAugment(p=0.5)
+    batch = torch.randn(4, 32, 100)
+    outputs = []
+    for seed in (5, 5):
+        torch.manual_seed(seed)
+        outputs.append([augment(spectrogram=batch)["spectrogram"] for _ in range(8)])
+    assert all(torch.equal(a, b) for a, b in zip(*outputs, strict=True))
+    assert any(output is batch for output in outputs[0])  # p = 0.5 left some batches alone

@@ -58,16 +58,16 @@ def dominant_frequency(audio: torch.Tensor) -> float:
 @pytest.mark.parametrize("augmentation", LENGTH_KEEPING, ids=lambda a: type(a).__name__)
 def test_length_dtype_finite_and_an_actual_change(augmentation):
     audio = speech_like()
-    random.seed(0)
-    output = augmentation(audio)
+    rng = random.Random(0)
+    output = augmentation(audio, rng)
     assert output.shape == audio.shape and output.dtype == torch.float32
     assert torch.isfinite(output).all()
     assert not torch.allclose(output, audio, atol=1e-4)
 
 
 def test_speed_perturbation_changes_the_length_by_the_factor():
-    random.seed(0)
-    output = SpeedPerturbation(min_factor=1.1, max_factor=1.1)(tone(440.0))
+    rng = random.Random(0)
+    output = SpeedPerturbation(min_factor=1.1, max_factor=1.1)(tone(440.0), rng)
     assert output.shape[0] == math.ceil(SAMPLE_RATE / 1.1)
     assert dominant_frequency(output) == pytest.approx(440 * 1.1, rel=0.01)
 
@@ -77,9 +77,9 @@ def test_same_seed_same_output_other_seed_other_output(augmentation):
     audio = speech_like()
     outputs = []
     for seed in (3, 3, 4):
-        random.seed(seed)
-        torch.manual_seed(seed + 100)  # the torch generator plays no part
-        outputs.append(augmentation(audio))
+        torch.manual_seed(seed + 100)  # global generators play no part
+        random.seed(seed + 200)
+        outputs.append(augmentation(audio, random.Random(seed)))
     torch.testing.assert_close(outputs[0], outputs[1], rtol=0, atol=0)
     assert outputs[0].shape != outputs[2].shape or not torch.equal(outputs[0], outputs[2])
 
@@ -99,10 +99,10 @@ NEVER_NO_OP = [
 def test_p_zero_is_identity_and_p_one_always_applies(cls, kwargs):
     audio = speech_like()
     never, always = cls(p=0.0, **kwargs), cls(p=1.0, **kwargs)
-    random.seed(0)
+    rng = random.Random(0)
     for _ in range(10):
-        assert never(audio) is audio
-        output = always(audio)
+        assert never(audio, rng) is audio
+        output = always(audio, rng)
         assert output.shape != audio.shape or not torch.equal(output, audio)
     with pytest.raises(ValueError, match="p must be in"):
         cls(p=1.5)
@@ -111,20 +111,19 @@ def test_p_zero_is_identity_and_p_one_always_applies(cls, kwargs):
 def test_p_is_a_probability():
     augmentation = Gain(min_gain_db=3, max_gain_db=3, p=0.3)
     audio = speech_like()
-    random.seed(0)
-    applied = sum(augmentation(audio) is not audio for _ in range(1000))
+    rng = random.Random(0)
+    applied = sum(augmentation(audio, rng) is not audio for _ in range(1000))
     assert 250 < applied < 350
 
 
 def test_gain_changes_the_rms_by_the_drawn_db():
     audio = speech_like()
-    fixed = Gain(min_gain_db=6.0, max_gain_db=6.0)(audio)
+    fixed = Gain(min_gain_db=6.0, max_gain_db=6.0)(audio, random.Random(0))
     assert energy_db(fixed) - energy_db(audio) == pytest.approx(6.0, abs=1e-3)
-    random.seed(1)
-    output = Gain(min_gain_db=-6.0, max_gain_db=6.0)(audio)
-    random.seed(1)
-    random.random()  # forward draws p first, then the gain
-    drawn = random.uniform(-6.0, 6.0)
+    output = Gain(min_gain_db=-6.0, max_gain_db=6.0)(audio, random.Random(1))
+    rng = random.Random(1)
+    rng.random()  # forward draws p first, then the gain
+    drawn = rng.uniform(-6.0, 6.0)
     assert energy_db(output) - energy_db(audio) == pytest.approx(drawn, abs=1e-3)
 
 
@@ -134,16 +133,18 @@ def test_gain_is_invisible_to_normalised_features():
     features = LogMelSpectrogram()
     length = torch.tensor([audio.shape[0]])
     clean = features(audio=audio[None], audio_length=length)["spectrogram"]
-    louder = features(audio=Gain(6, 6)(audio)[None], audio_length=length)["spectrogram"]
+    louder = features(audio=Gain(6, 6)(audio, random.Random(0))[None], audio_length=length)[
+        "spectrogram"
+    ]
     torch.testing.assert_close(louder, clean, atol=1e-3, rtol=0)
 
 
 @pytest.mark.parametrize("color", ["white", "pink", "brown"])
 def test_noise_is_added_at_the_requested_snr(color):
     audio = speech_like()
-    random.seed(0)
+    rng = random.Random(0)
     augmentation = AdditiveNoise(min_snr_db=10.0, max_snr_db=10.0, colors=[color])
-    noise = augmentation(audio) - audio
+    noise = augmentation(audio, rng) - audio
     assert energy_db(audio) - energy_db(noise) == pytest.approx(10.0, abs=0.05)
 
 
@@ -158,8 +159,8 @@ def test_noise_colours_have_their_spectral_slopes():
 def test_snr_draws_stay_in_range():
     audio = speech_like()
     augmentation = AdditiveNoise(min_snr_db=5.0, max_snr_db=20.0)
-    random.seed(0)
-    snrs = [energy_db(audio) - energy_db(augmentation(audio) - audio) for _ in range(30)]
+    rng = random.Random(0)
+    snrs = [energy_db(audio) - energy_db(augmentation(audio, rng) - audio) for _ in range(30)]
     assert min(snrs) >= 5.0 - 0.01 and max(snrs) <= 20.0 + 0.01
     assert max(snrs) - min(snrs) > 5
 
@@ -171,8 +172,8 @@ def test_noise_files_from_a_folder(tmp_path):
     augmentation = AdditiveNoise(min_snr_db=0.0, max_snr_db=0.0, colors=[], noise_dir=tmp_path)
     assert augmentation.sources == ["file"]
     audio = tone(1000.0)
-    random.seed(0)
-    noise = augmentation(audio) - audio
+    rng = random.Random(0)
+    noise = augmentation(audio, rng) - audio
     assert energy_db(audio) - energy_db(noise) == pytest.approx(0.0, abs=0.05)
     assert dominant_frequency(noise) == pytest.approx(50.0, abs=2.0)
 
@@ -189,14 +190,14 @@ def test_noise_errors_name_the_problem(tmp_path):
     sf.write(tmp_path / "silence.wav", torch.zeros(1600).numpy(), SAMPLE_RATE)
     augmentation = AdditiveNoise(colors=[], noise_dir=tmp_path)
     with pytest.raises(ValueError, match=r"silence\.wav: the noise file is silent"):
-        augmentation(speech_like())
+        augmentation(speech_like(), random.Random(0))
 
 
 def test_silent_audio_stays_silent_and_finite():
     silence = torch.zeros(SAMPLE_RATE)
-    random.seed(0)
+    rng = random.Random(0)
     for augmentation in ALL:
-        output = augmentation(silence)
+        output = augmentation(silence, rng)
         assert torch.isfinite(output).all() and output.abs().max() == 0
 
 
@@ -204,12 +205,12 @@ def test_non_finite_input_is_a_clear_error():
     audio = speech_like()
     audio[100] = float("nan")
     with pytest.raises(ValueError, match="Reverberation: non-finite samples in its input"):
-        Reverberation()(audio)
+        Reverberation()(audio, random.Random(0))
 
 
 def test_pitch_shift_moves_the_pitch_and_keeps_the_duration():
-    random.seed(0)
-    output = PitchShift(min_semitones=2.0, max_semitones=2.0)(tone(440.0))
+    rng = random.Random(0)
+    output = PitchShift(min_semitones=2.0, max_semitones=2.0)(tone(440.0), rng)
     assert output.shape == (SAMPLE_RATE,)
     assert dominant_frequency(output) == pytest.approx(440 * 2 ** (2 / 12), rel=0.01)
     assert energy_db(output) == pytest.approx(energy_db(tone(440.0)), abs=0.01)
@@ -220,7 +221,7 @@ def test_band_pass_attenuates_out_of_band_tones_only():
     attenuation = {}
     for frequency in (75.0, 1000.0, 7000.0):
         audio = tone(frequency, amplitude=2.0)  # above 1: the biquads must not clip it
-        attenuation[frequency] = energy_db(audio) - energy_db(augmentation(audio))
+        attenuation[frequency] = energy_db(audio) - energy_db(augmentation(audio, random.Random(0)))
     assert attenuation[1000.0] == pytest.approx(0.0, abs=1.0)
     assert attenuation[75.0] > 20 and attenuation[7000.0] > 15
 
@@ -233,8 +234,8 @@ def test_band_pass_rejects_impossible_cutoffs():
 def test_reverberation_adds_a_decaying_tail_and_keeps_the_level():
     audio = torch.zeros(SAMPLE_RATE)
     audio[:1600] = tone(500.0, seconds=0.1)  # 100 ms burst, then silence
-    random.seed(0)
-    output = Reverberation(min_rt60=0.6, max_rt60=0.6, min_drr_db=0.0, max_drr_db=0.0)(audio)
+    rng = random.Random(0)
+    output = Reverberation(min_rt60=0.6, max_rt60=0.6, min_drr_db=0.0, max_drr_db=0.0)(audio, rng)
     assert energy_db(output) == pytest.approx(energy_db(audio), abs=0.01)
     early, late = output[1600:4800], output[4800:8000]  # 0.1-0.3 s and 0.3-0.5 s
     assert energy_db(early) > energy_db(output) - 15  # a real tail
@@ -280,9 +281,9 @@ def test_full_chain_on_real_speech(shared_data):
     chain = build_augmentations(cfg.transforms)[0]["train"]
     path = sorted((shared_data / "LibriSpeech").rglob("*.flac"))[0]
     audio = load_audio(path, SAMPLE_RATE)
-    random.seed(0)
+    rng = random.Random(0)
     output = audio
     for augmentation in chain:
-        output = augmentation(output)
+        output = augmentation(output, rng)
     assert output.dtype == torch.float32 and torch.isfinite(output).all()
     assert 0.85 < output.shape[0] / audio.shape[0] < 1.15  # only the speed changes it

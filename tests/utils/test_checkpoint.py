@@ -1,10 +1,10 @@
 import os
-import pickle
 
 import pytest
 import torch
 
 from src.utils.checkpoint import load_checkpoint, save_checkpoint
+from tests.hostile import pickled_code
 
 
 def test_round_trip(tmp_path):
@@ -29,17 +29,12 @@ def test_failed_save_keeps_the_previous_checkpoint(tmp_path, monkeypatch):
     assert os.listdir(tmp_path) == ["ckpt.pth"]
 
 
-class _Payload:
-    def __reduce__(self):
-        return (os.system, ("echo owned",))
-
-
 def test_refuses_pickled_code(tmp_path):
-    path = tmp_path / "evil.pth"
-    with path.open("wb") as file:
-        pickle.dump({"model": _Payload()}, file)
+    marker = tmp_path / "owned"
+    path = pickled_code(tmp_path / "evil.pth", f"touch {marker}")
     with pytest.raises(RuntimeError, match="evil.pth"):
         load_checkpoint(path)
+    assert not marker.exists()
 
 
 def test_missing_file_is_named(tmp_path):

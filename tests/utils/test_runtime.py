@@ -1,9 +1,12 @@
+import random
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
 from src.utils import runtime
+from src.utils.checkpoint import load_checkpoint, save_checkpoint
 
 
 def test_auto_amp_follows_native_bf16(monkeypatch):
@@ -40,3 +43,30 @@ def test_num_threads_takes_effect_at_once():
         assert torch.get_num_threads() == 1
     finally:
         torch.set_num_threads(before)
+
+
+def draws() -> tuple:
+    return random.random(), float(np.random.rand()), float(torch.rand(()))
+
+
+def test_generator_states_survive_a_weights_only_checkpoint(tmp_path):
+    states = runtime.rng_states()
+    expected = draws()
+    path = save_checkpoint({"rng": states}, tmp_path / "rng.pth")
+    runtime.set_seed(99)  # anything else in between
+    runtime.set_rng_states(load_checkpoint(path)["rng"])
+    assert draws() == expected
+
+
+def test_seeded_draws_depend_on_the_seed_and_leave_the_globals_alone():
+    cpu = torch.device("cpu")
+    runtime.set_seed(1)
+    expected = torch.rand(3)
+    runtime.set_seed(1)
+    with runtime.seeded(7, cpu):
+        inside = torch.rand(3)
+    with runtime.seeded(7, cpu):
+        assert torch.equal(torch.rand(3), inside)
+    assert torch.equal(torch.rand(3), expected)
+    assert runtime.derived_seed(1, "step", 2) == runtime.derived_seed(1, "step", 2)
+    assert runtime.derived_seed(1, "step", 2) != runtime.derived_seed(1, "step", 3)
