@@ -21,6 +21,7 @@ class RuntimeConfig:
     amp: str = "auto"  # auto | off | bf16 | fp16; auto = bf16 where native, fp16 on old GPUs
     num_threads: int | None = None  # torch intra-op threads; None = torch's default
     seed: int = 1
+    tf32: bool = True  # on CUDA, fp32 matrix products and convolutions in TF32 (Ampere+)
 
 
 @dataclass
