@@ -13,6 +13,7 @@ from src.text_encoder import CTCCharTextEncoder
 from src.trainer.pipeline import move_to_device
 from src.trainer.setup import build_trainer
 from tests.conftest import compose_config, write_tone
+from tests.tiny_model import tiny_run_config
 
 pytestmark = pytest.mark.skipif(
     not torch.cuda.is_available(), reason="needs a CUDA GPU (none here)"
@@ -51,23 +52,7 @@ def manifest(tmp_path):
 
 
 def test_fp16_trains_with_its_grad_scaler_on_cuda(manifest, tmp_path):
-    cfg = compose_config(
-        "deepspeech2_cpu",
-        "datasets=manifest",
-        f"datasets.train.manifest_path={manifest}",
-        f"datasets.val.manifest_path={manifest}",
-        "model.rnn_layers=1",
-        "model.rnn_hidden=16",
-        "model.conv_channels=[4,4]",
-        "dataloader.batch_size=4",
-        "writer=cometml",
-        "trainer.n_epochs=1",
-        "trainer.epoch_len=4",
-        "trainer.device=cuda",
-        "trainer.amp=fp16",
-        f"trainer.save_dir={tmp_path}",
-        "trainer.run_name=fp16",
-    )
+    cfg = tiny_run_config(manifest, tmp_path, "trainer.device=cuda", "trainer.amp=fp16")
     trainer = build_trainer(cfg)
     assert trainer.scaler.is_enabled()
     trainer.train()
