@@ -198,6 +198,12 @@ def build_trainer(cfg: DictConfig) -> Trainer:
         **fused_on_cuda(cfg.optimizer, device),
     )
     lr_scheduler = instantiate(cfg.lr_scheduler, optimizer=optimizer) if cfg.lr_scheduler else None
+    make_lr_scheduler = None  # another epoch length (trainer.max_minutes) needs a new schedule
+    if cfg.lr_scheduler and "steps_per_epoch" in cfg.lr_scheduler:
+
+        def make_lr_scheduler(epoch_len: int) -> Any:
+            return instantiate(cfg.lr_scheduler, optimizer=optimizer, steps_per_epoch=epoch_len)
+
     run_dir = Path(settings.save_dir) / settings.run_name
     config = OmegaConf.to_container(cfg, resolve=True)
     writer = instantiate(cfg.writer, _partial_=True)(
@@ -222,6 +228,7 @@ def build_trainer(cfg: DictConfig) -> Trainer:
         config=config,
         vocab=text_encoder.vocab,
         text_encoder_state=text_encoder.checkpoint_state(),
+        make_lr_scheduler=make_lr_scheduler,
     )
     if settings.resume_from:
         trainer.resume(settings.resume_from)
@@ -273,7 +280,7 @@ def build_inferencer(cfg: DictConfig) -> Inferencer:
     """Model, features and vocabulary come from the checkpoint; data and decoders from `cfg`."""
     settings = typed(InferencerConfig, cfg.inferencer)
     device, amp = prepare_runtime(settings)
-    trained = load_trained_model(settings.from_pretrained)
+    trained = load_trained_model(settings.from_pretrained, weights=settings.weights)
     dataloaders = build_dataloaders(
         cfg.datasets,
         cfg.dataloader,

@@ -12,6 +12,7 @@ from tqdm import tqdm
 from src.datasets.loaders import BatchStream
 from src.metrics import MetricTracker, utterance_error_rates
 from src.trainer.base_trainer import BaseTrainer
+from src.trainer.budget import TimeBudget
 from src.trainer.config import TrainerConfig
 from src.trainer.pipeline import Batch, BatchPipeline
 from src.utils.audio import load_audio
@@ -64,6 +65,14 @@ class Trainer(BaseTrainer):
         self.epoch_tracker = MetricTracker()  # the epoch in progress (saved mid-epoch)
         self.skipped_steps = dict.fromkeys(SKIP_REASONS, 0)
         self.bad_steps_in_row = 0
+        eval_batches = sum(len(loader) for loader in self.eval_loaders.values())
+        if self.ema is not None:
+            eval_batches *= 2  # the moving average is validated too
+        self.budget = (
+            None
+            if settings.max_minutes is None
+            else TimeBudget(settings.max_minutes, self.n_epochs, eval_batches)
+        )
 
     def train_epoch(self) -> dict[str, float]:
         self.model.train()
@@ -76,7 +85,7 @@ class Trainer(BaseTrainer):
             total=self.epoch_len,
         )
         batch = None
-        while self.step_in_epoch < self.epoch_len:
+        while self.step_in_epoch < self.epoch_len or not self.budget_fitted:
             self.stop.check()
             with self.stop.fetching():
                 next_batch = self._next_train_batch()
@@ -86,6 +95,9 @@ class Trainer(BaseTrainer):
             batch = stepped
             self.step += 1
             self.step_in_epoch += 1
+            if not self.budget_fitted:
+                self.fit_budget(self.budget)
+                progress.total = self.epoch_len
             progress.update()
             for tracker_ in (tracker, self.epoch_tracker):
                 self._track(tracker_, batch, self.metrics["train"], len(batch["id"]))
@@ -159,6 +171,7 @@ class Trainer(BaseTrainer):
         self.scaler.update()
         if self.lr_scheduler is not None:
             self.lr_scheduler.step()
+        self.after_optimizer_step()
         self.bad_steps_in_row = 0
         batch["grad_norm"] = norm
         return self.pipeline.decode(batch, self.train_decoders)
@@ -183,10 +196,11 @@ class Trainer(BaseTrainer):
             )
 
     @torch.no_grad()
-    def evaluate(self) -> dict[str, float]:
+    def evaluate(self, label: str = "") -> dict[str, float]:
         self.model.eval()
         logs = {}
-        for name, loader in self.eval_loaders.items():
+        for partition, loader in self.eval_loaders.items():
+            name = f"{partition}_{label}" if label else partition
             tracker = MetricTracker()
             first_batch = None
             batches = self.stop.until_stopped(loader)
