@@ -12,6 +12,8 @@ import src.trainer.config  # noqa: F401  (registers the typed config schemas)
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
+# the CPU recipe has a wall-clock budget and a moving average; tests run a fixed number of steps
+FIXED_LENGTH = ("trainer.max_minutes=null", "trainer.ema_decay=null")
 
 
 def compose_config(name: str, *overrides: str) -> DictConfig:

@@ -37,7 +37,7 @@ import torch
 from src.trainer.trainer import Trainer
 from src.utils.checkpoint import load_checkpoint
 from src.utils.files import temporary_files
-from tests.conftest import REPO_ROOT, write_tone
+from tests.conftest import FIXED_LENGTH, REPO_ROOT, write_tone
 
 WORDS = ["yes", "no", "up", "down", "left", "right"]
 AUGMENTATIONS = ("speed", "pitch", "reverb", "noise", "band_pass", "gain")
@@ -62,6 +62,7 @@ def run_overrides(manifest: Path, run_dir: Path, *extra: str) -> list[str]:
     `logmel_augmented_full` and SpecAugment with probability 1, one loader worker."""
     return [
         "-cn=deepspeech2_cpu",
+        *FIXED_LENGTH,
         "datasets=manifest",
         f"datasets.train.manifest_path={manifest}",
         f"datasets.val.manifest_path={manifest}",

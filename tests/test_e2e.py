@@ -10,12 +10,13 @@ import pytest
 import torch
 
 from src.datasets.synthesis import ensure_corpus
-from tests.conftest import REPO_ROOT
+from tests.conftest import FIXED_LENGTH, REPO_ROOT
 
 pytestmark = pytest.mark.slow
 
 TINY_CORPUS = {"n_train": 24, "n_val": 4, "n_test": 6}
 TINY_RUN = [
+    *FIXED_LENGTH,
     "model.rnn_layers=1",
     "model.rnn_hidden=32",
     "model.conv_channels=[8,8]",

@@ -14,7 +14,7 @@ from src.trainer.base_trainer import BaseTrainer
 from src.trainer.config import TrainerConfig
 from src.trainer.setup import typed
 from src.transforms.features import build_features
-from tests.conftest import REPO_ROOT, compose_config
+from tests.conftest import FIXED_LENGTH, REPO_ROOT, compose_config
 
 TINY_MODEL = ["model.rnn_layers=1", "model.rnn_hidden=16", "model.conv_channels=[4,4]"]
 
@@ -24,6 +24,7 @@ def tiny_run_config(manifest: Path, run_dir: Path, *overrides: str) -> DictConfi
     in the process, 2 epochs of 3 steps, fp32, the offline Comet writer, into `run_dir/run`."""
     return compose_config(
         "deepspeech2_cpu",
+        *FIXED_LENGTH,
         "datasets=manifest",
         f"datasets.train.manifest_path={manifest}",
         f"datasets.val.manifest_path={manifest}",
@@ -55,7 +56,7 @@ def save_tiny_checkpoint(path: Path, overrides: Sequence[str] = TINY_MODEL) -> P
     """What train.py writes (model, optimizer, schedule, config, vocab...) for a tiny model
     (`overrides`: e.g. `tiny_model_overrides(...)`; a learnt text encoder such as
     `text_encoder=bpe` learns from `TINY_TRANSCRIPTS`)."""
-    cfg = compose_config("deepspeech2_cpu", *overrides, "trainer.run_name=tiny")
+    cfg = compose_config("deepspeech2_cpu", *FIXED_LENGTH, *overrides, "trainer.run_name=tiny")
     text_encoder = build_text_encoder(cfg.text_encoder, lambda: TINY_TRANSCRIPTS)
     features = build_features(cfg.transforms.features)
     torch.manual_seed(0)

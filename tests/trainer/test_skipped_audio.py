@@ -6,7 +6,7 @@ import logging
 import pytest
 
 from src.trainer.setup import build_trainer
-from tests.conftest import compose_config, write_tone
+from tests.conftest import FIXED_LENGTH, compose_config, write_tone
 
 
 def write_manifest(folder, bad: bool = True, good: bool = True):
@@ -31,6 +31,7 @@ def write_manifest(folder, bad: bool = True, good: bool = True):
 def tiny_trainer(manifest, run_dir):
     cfg = compose_config(
         "deepspeech2_cpu",
+        *FIXED_LENGTH,
         *[
             "datasets=manifest",
             f"datasets.train.manifest_path={manifest}",
