@@ -2,6 +2,7 @@
 
 import logging
 import math
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from pathlib import Path
@@ -72,8 +73,8 @@ class BaseTrainer(ABC):
         text_encoder_state: dict[str, Any] | None = None,
         make_lr_scheduler: Callable[[int], Any] | None = None,
     ) -> None:
-        """`make_lr_scheduler(epoch_len)` rebuilds the schedule for another epoch length (a
-        run fitted to `trainer.max_minutes`)."""
+        """`make_lr_scheduler(total_steps)` rebuilds the schedule for another number of steps
+        (a run fitted to `trainer.max_minutes`)."""
         self.settings = settings
         self.model = model
         self.optimizer = optimizer
@@ -102,6 +103,8 @@ class BaseTrainer(ABC):
         )
         self.budget: TimeBudget | None = None  # set by a subclass that knows its eval batches
         self.budget_fitted = settings.max_minutes is None
+        self.budget_spent = 0.0  # seconds of the budget an interrupted run had used
+        self.schedule_steps: int | None = None  # a fitted run's schedule length
         self.kept_epochs: dict[int, float] = {}  # epoch_<N>.pth -> its monitored value
         self._remove_stale_temporaries()
 
@@ -116,14 +119,30 @@ class BaseTrainer(ABC):
 
     def fit_budget(self, budget: TimeBudget) -> None:
         """After each training step while `trainer.max_minutes` is being fitted: once the
-        budget knows the machine's rate, size the epochs (and rebuild the schedule for them,
-        advanced to the current step)."""
+        budget knows the machine's rate, size the epochs."""
         epoch_len = budget.epoch_len(self.step, self.epoch_len)
         if epoch_len is None:
             return
-        self.epoch_len, self.budget_fitted = epoch_len, True
+        self.budget_fitted = True
+        epochs = self.n_epochs - self.epoch + 1  # this one (its steps so far count) and the rest
+        self._set_epoch_len(epoch_len, self.step - self.step_in_epoch + epochs * epoch_len)
+
+    def refit_budget(self, budget: TimeBudget, per_step: float, evaluation: float) -> None:
+        """After the validation of epoch `self.epoch`: size the epochs after it from its
+        seconds per step and validation seconds."""
+        epochs_left = self.n_epochs - self.epoch
+        if epochs_left > 0:
+            epoch_len = budget.refit(epochs_left, per_step, evaluation, self.epoch_len)
+            self._set_epoch_len(epoch_len, self.step + epochs_left * epoch_len)
+
+    def _set_epoch_len(self, epoch_len: int, schedule_steps: int) -> None:
+        """The run's epochs are now `epoch_len` steps and `schedule_steps` in all: the
+        schedule (OneCycle: `steps_per_epoch` in its config) is rebuilt for them and advanced
+        to the current step."""
+        self.epoch_len = epoch_len
         if self.make_lr_scheduler is not None:
-            self.lr_scheduler = self.make_lr_scheduler(epoch_len)
+            self.schedule_steps = schedule_steps
+            self.lr_scheduler = self.make_lr_scheduler(schedule_steps)
             for _ in range(self.step):
                 self.lr_scheduler.step()
 
@@ -138,17 +157,22 @@ class BaseTrainer(ABC):
         (`KeyboardInterrupt`) without saving anything."""
         logs: dict[str, float] = {}
         if self.budget is not None:
-            self.budget.start()
+            self.budget.start(self.budget_spent)
         with self.stop:
             try:
                 while self.epoch <= self.n_epochs:
+                    started, steps_before = time.perf_counter(), self.step
                     logs = {"epoch": self.epoch, **self.train_epoch()}
+                    trained = time.perf_counter()
                     self.validating, self._rng_after_steps = True, rng_states()
                     logs.update(self.evaluate())
                     if self.ema is not None:
                         with self.ema.applied_to(self.model):
                             logs.update(self.evaluate(label="ema"))
                     self.validating = False
+                    if self.budget is not None and self.step > steps_before:
+                        per_step = (trained - started) / (self.step - steps_before)
+                        self.refit_budget(self.budget, per_step, time.perf_counter() - trained)
                     logger.info("  ".join(f"{key}: {value:.4g}" for key, value in logs.items()))
                     should_stop = self._update_monitor(logs)
                     if self.settings.keep_epochs > 0:
@@ -212,6 +236,8 @@ class BaseTrainer(ABC):
             "rng": self._rng_after_steps if self.validating else rng_states(),
             "epoch_len": self.epoch_len,
             "budget_fitted": self.budget_fitted,
+            "budget_spent": self.budget.elapsed() if self.budget is not None else 0.0,
+            "schedule_steps": self.schedule_steps,
             "kept_epochs": dict(self.kept_epochs),
             **({} if self.ema is None else {"ema": self.ema.state_dict()}),
             "config": self.config,
@@ -287,9 +313,11 @@ class BaseTrainer(ABC):
         self.model.load_state_dict(state["model"])
         self.epoch_len = state.get("epoch_len", self.epoch_len)
         self.budget_fitted = state.get("budget_fitted", True)
+        self.budget_spent = state.get("budget_spent", 0.0)
+        self.schedule_steps = state.get("schedule_steps")
         self.kept_epochs = dict(state.get("kept_epochs", {}))
-        if self.make_lr_scheduler is not None and self.epoch_len != self.settings.epoch_len:
-            self.lr_scheduler = self.make_lr_scheduler(self.epoch_len)  # a fitted run's schedule
+        if self.make_lr_scheduler is not None and self.schedule_steps is not None:
+            self.lr_scheduler = self.make_lr_scheduler(self.schedule_steps)  # state loaded below
         if self.ema is not None:
             if "ema" in state:
                 self.ema.load_state_dict(state["ema"])

@@ -198,11 +198,11 @@ def build_trainer(cfg: DictConfig) -> Trainer:
         **fused_on_cuda(cfg.optimizer, device),
     )
     lr_scheduler = instantiate(cfg.lr_scheduler, optimizer=optimizer) if cfg.lr_scheduler else None
-    make_lr_scheduler = None  # another epoch length (trainer.max_minutes) needs a new schedule
-    if cfg.lr_scheduler and "steps_per_epoch" in cfg.lr_scheduler:
+    make_lr_scheduler = None  # another number of steps (trainer.max_minutes): a new schedule
+    if cfg.lr_scheduler and "steps_per_epoch" in cfg.lr_scheduler:  # OneCycle
 
-        def make_lr_scheduler(epoch_len: int) -> Any:
-            return instantiate(cfg.lr_scheduler, optimizer=optimizer, steps_per_epoch=epoch_len)
+        def make_lr_scheduler(total_steps: int) -> Any:
+            return instantiate(cfg.lr_scheduler, optimizer=optimizer, total_steps=total_steps)
 
     run_dir = Path(settings.save_dir) / settings.run_name
     config = OmegaConf.to_container(cfg, resolve=True)

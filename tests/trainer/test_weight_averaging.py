@@ -94,8 +94,14 @@ def test_a_budget_fits_the_epochs_to_the_measured_step_rate(manifests, tmp_path)
         "trainer.n_epochs=2",
         "trainer.epoch_len=1000",
     )
-    assert trainer.budget_fitted and WARM_UP_STEPS + TIMED_STEPS <= trainer.epoch_len < 1000
-    assert trainer.step == 2 * trainer.epoch_len
-    assert trainer.lr_scheduler.total_steps == 2 * trainer.epoch_len
+    assert trainer.budget_fitted and WARM_UP_STEPS + TIMED_STEPS <= trainer.step < 2000
+    assert trainer.lr_scheduler.total_steps == trainer.step == trainer.schedule_steps
     last = load_checkpoint(tmp_path / "run" / "last.pth")
     assert last["epoch_len"] == trainer.epoch_len and last["budget_fitted"]
+    assert last["schedule_steps"] == trainer.step and last["budget_spent"] > 0
+    resumed = build_trainer(
+        tiny_run_config(manifests, tmp_path, f"trainer.resume_from={tmp_path / 'run' / 'last.pth'}")
+    )
+    assert resumed.lr_scheduler.total_steps == trainer.step == resumed.lr_scheduler.last_epoch
+    assert resumed.budget_spent == last["budget_spent"]
+    resumed.writer.finish()
