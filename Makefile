@@ -69,6 +69,9 @@ lm-an4: kenlm
 # speakers and decodes their exported folder (audio + <id>.txt) with every decoder.
 AN4_DIR := saved/an4
 AN4_DEV := data/an4_dev
+# AN4_WEIGHTS=ema: decode with the moving average of the run's weights
+AN4_WEIGHTS := model
+AN4_SUFFIX := $(if $(filter ema,$(AN4_WEIGHTS)),_ema)
 AN4_LM := decoders.LM.lm_path=data/lm/an4_3gram.bin \
 	decoders.LM.unigrams_path=data/lm/an4_3gram_unigrams.txt
 an4: install
@@ -77,11 +80,14 @@ an4: install
 
 an4-eval: lm-an4 $(AN4_DEV)
 	$(PYTHON) -m src.tune_lm inferencer.from_pretrained=$(AN4_DIR)/model_best.pth \
-		datasets=an4_dev_split $(AN4_LM)
+		inferencer.weights=$(AN4_WEIGHTS) datasets=an4_dev_split $(AN4_LM) \
+		tune.output=$(AN4_DIR)/lm_params$(AN4_SUFFIX).yaml
 	$(PYTHON) inference.py inferencer.from_pretrained=$(AN4_DIR)/model_best.pth \
-		decoders=lm $(AN4_LM) decoders.LM.params_file=$(AN4_DIR)/lm_params.yaml \
+		inferencer.weights=$(AN4_WEIGHTS) decoders=lm $(AN4_LM) \
+		decoders.LM.params_file=$(AN4_DIR)/lm_params$(AN4_SUFFIX).yaml \
 		inferencer.output_decoder=LM datasets=custom_dir datasets.test.audio_dir=$(AN4_DEV) \
-		datasets.test.transcription_dir=$(AN4_DEV) inferencer.save_path=$(AN4_DIR)/dev_predictions
+		datasets.test.transcription_dir=$(AN4_DEV) \
+		inferencer.save_path=$(AN4_DIR)/dev_predictions$(AN4_SUFFIX)
 
 $(AN4_DEV): | install
 	$(PYTHON) -m src.datasets.export --manifest ../shared/data/an4/manifest.jsonl \

@@ -35,8 +35,11 @@ def partition_log_probs(cfg: DictConfig) -> tuple[Inferencer, LogProbCache]:
     loader = inferencer.dataloaders[settings.partition]
     if not getattr(loader.dataset, "has_transcriptions", True):
         raise ValueError(f"partition {settings.partition!r} has no transcriptions")
-    cache_path = settings.cache_path or checkpoint.parent / f"log_probs_{settings.partition}.pt"
-    key = fingerprint(checkpoint, settings.partition, cfg.datasets)
+    weights = cfg.inferencer.weights
+    suffix = "" if weights == "model" else f"_{weights}"
+    default_cache = checkpoint.parent / f"log_probs_{settings.partition}{suffix}.pt"
+    cache_path = settings.cache_path or default_cache
+    key = fingerprint(checkpoint, settings.partition, cfg.datasets, weights)
     return inferencer, cached_log_probs(inferencer.pipeline, loader, key, cache_path)
 
 

@@ -60,6 +60,7 @@ def test_cache_is_reused_until_the_checkpoint_changes(tmp_path, tone_folder):
     state = torch.load(checkpoint, weights_only=True)
     state["epoch"] += 1
     torch.save(state, checkpoint)  # another checkpoint at the same path
+    assert fingerprint(checkpoint, "test", cfg.datasets, weights="ema") != same_key
     key = fingerprint(checkpoint, "test", cfg.datasets)
     assert key != first.fingerprint
     recomputed = cached_log_probs(pipeline, loader, key, cache_path)

@@ -40,10 +40,15 @@ class LogProbCache:
         return cls(**state)
 
 
-def fingerprint(checkpoint: str | Path, partition: str, datasets_config: DictConfig) -> dict:
+def fingerprint(
+    checkpoint: str | Path, partition: str, datasets_config: DictConfig, weights: str = "model"
+) -> dict:
+    """What the cached log-probabilities depend on: the checkpoint's bytes, which of its
+    weights (`model` or `ema`), the partition and its dataset config."""
     dataset = OmegaConf.to_container(datasets_config[partition], resolve=True)
     return {
         "checkpoint_sha256": file_digest(checkpoint),
+        "weights": weights,
         "partition": partition,
         "dataset": OmegaConf.to_yaml(OmegaConf.create(dataset)),
     }
