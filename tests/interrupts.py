@@ -44,13 +44,15 @@ AUGMENTATIONS = ("speed", "pitch", "reverb", "noise", "band_pass", "gain")
 TIMEOUT = 300  # seconds a run may take before the test gives up on it
 
 
-def tone_corpus(folder: Path) -> Path:
-    """12 tones of 0.3-0.85 s, each labelled with a word, and their JSONL manifest."""
+def tone_corpus(folder: Path, seconds: float | None = None) -> Path:
+    """12 tones of 0.3-0.85 s (or all of `seconds`), each labelled with a word, and their JSONL
+    manifest."""
     folder.mkdir(parents=True, exist_ok=True)
     lines = []
     for index, word in enumerate(WORDS * 2):
-        path = write_tone(folder / f"{index}.wav", 0.3 + 0.05 * index, frequency=200 + 60 * index)
-        lines.append({"path": path.name, "duration": 0.3 + 0.05 * index, "text": word})
+        duration = 0.3 + 0.05 * index if seconds is None else seconds
+        path = write_tone(folder / f"{index}.wav", duration, frequency=200 + 60 * index)
+        lines.append({"path": path.name, "duration": duration, "text": word})
     manifest = folder / "all.jsonl"
     manifest.write_text("\n".join(json.dumps(line) for line in lines) + "\n")
     return manifest

@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 from src.trainer.config import TrainerConfig
+from src.trainer.distributed import Distributed
 from src.trainer.signals import StopRequests, TrainingInterrupted
 from src.utils.checkpoint import load_checkpoint, save_checkpoint
 from src.utils.files import temporary_files
@@ -38,7 +39,10 @@ class BaseTrainer(ABC):
     stored in every checkpoint with the vocabulary. While training, SIGINT and SIGTERM stop the
     run at the next safe point (after the current step or validation batch) with
     `interrupted.pth`, from which a resume continues as if nothing happened; temporaries of a
-    save killed earlier in `run_dir` are removed at start."""
+    save killed earlier in `run_dir` are removed at start.
+
+    Under torchrun (`dist`) every rank runs the same epochs and takes part in each save (the
+    per-rank state is gathered), and rank 0 alone writes the files."""
 
     # what `resume` needs from a checkpoint (older versions' lack some: not resumable)
     resume_keys: tuple[str, ...] = (
@@ -66,8 +70,10 @@ class BaseTrainer(ABC):
         config: dict[str, Any],
         vocab: list[str],
         text_encoder_state: dict[str, Any] | None = None,
+        dist: Distributed | None = None,
     ) -> None:
         self.settings = settings
+        self.dist = dist or Distributed()
         self.model = model
         self.optimizer = optimizer
         self.lr_scheduler = lr_scheduler
@@ -86,10 +92,11 @@ class BaseTrainer(ABC):
         self.epoch = 1  # the epoch in progress (or next to run)
         self.step = 0  # optimizer steps taken in the whole run
         self.step_in_epoch = 0
-        self.stop = StopRequests()
+        self.stop = StopRequests(self.dist.agree_stop if self.dist.enabled else None)
         self.validating = False  # between the epoch's last step and the end of its validation
         self._rng_after_steps: dict[str, Any] | None = None
-        self._remove_stale_temporaries()
+        if self.dist.is_main:
+            self._remove_stale_temporaries()
 
     @abstractmethod
     def train_epoch(self) -> dict[str, float]:
@@ -152,13 +159,20 @@ class BaseTrainer(ABC):
             self.not_improved_count += 1
         return self.early_stop is not None and self.not_improved_count >= self.early_stop
 
-    def state_dict(self, epoch_done: bool = False) -> dict[str, Any]:
-        """Everything that decides the next step. During validation: the state as of the end
+    def rank_state(self) -> dict[str, Any]:
+        """What differs between ranks: the random generators. During validation: as of the end
         of the epoch's training steps (a resume re-runs the validation)."""
+        return {"rng": self._rng_after_steps if self.validating else rng_states()}
+
+    def state_dict(self, epoch_done: bool = False) -> dict[str, Any]:
+        """Everything that decides the next step. Under torchrun, `ranks` holds every rank's
+        `rank_state()` (gathered: a collective, every rank calls this), rank 0's also at the
+        top level, where a single process reads it."""
         epoch = self.epoch + 1 if epoch_done else self.epoch
         text_encoder = (
             {} if self.text_encoder_state is None else {"text_encoder": self.text_encoder_state}
         )
+        ranks = self.dist.gather(self.rank_state())
         return {
             "model": self.model.state_dict(),
             "optimizer": self.optimizer.state_dict(),
@@ -169,7 +183,8 @@ class BaseTrainer(ABC):
             "step_in_epoch": 0 if epoch_done else self.step_in_epoch,
             "monitor_best": self.monitor_best,
             "not_improved_count": self.not_improved_count,
-            "rng": self._rng_after_steps if self.validating else rng_states(),
+            **ranks[0],
+            **({"ranks": ranks} if self.dist.enabled else {}),
             "config": self.config,
             "vocab": self.vocab,
             **text_encoder,
@@ -178,10 +193,13 @@ class BaseTrainer(ABC):
     def save(self, name: str, epoch_done: bool = False) -> Path:
         """Write `run_dir/name` atomically. A failed write (a full disk) leaves the previous
         file intact and stops the run with `CheckpointSaveError` saying so: training on
-        without checkpoints would only lose more work."""
+        without checkpoints would only lose more work. Every rank calls it; rank 0 writes."""
         path = self.run_dir / name
+        state = self.state_dict(epoch_done)
+        if not self.dist.is_main:
+            return path
         try:
-            save_checkpoint(self.state_dict(epoch_done), path)
+            save_checkpoint(state, path)
         except OSError as error:
             kept = f"the previous {name} is intact" if path.is_file() else f"no {name} existed"
             message = (
@@ -223,7 +241,25 @@ class BaseTrainer(ABC):
         self.step_in_epoch = state["step_in_epoch"]
         self.monitor_best = state["monitor_best"]
         self.not_improved_count = state["not_improved_count"]
+        self.load_rank_state(self._own_rank_state(state))
+
+    def load_rank_state(self, state: dict[str, Any]) -> None:
         set_rng_states(state["rng"])
+
+    def _own_rank_state(self, state: dict[str, Any]) -> dict[str, Any]:
+        """This rank's part of a checkpoint's per-rank state. Written by another number of
+        processes, rank 0's is taken (the run continues, not exactly: the data is sharded
+        differently)."""
+        ranks = state.get("ranks", [state])
+        if len(ranks) == self.dist.world_size:
+            return ranks[self.dist.rank]
+        logger.warning(
+            "the checkpoint was written by %d processes, this run has %d: it continues from "
+            "rank 0's data position and random generators (not an exact resume)",
+            len(ranks),
+            self.dist.world_size,
+        )
+        return ranks[0]
 
     def load_pretrained(self, path: str | Path) -> None:
         """Weights only: a fresh optimizer, schedule and step count."""

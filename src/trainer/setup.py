@@ -77,6 +77,10 @@ def build_augmentations(transforms: DictConfig) -> tuple[dict[str, list], dict[s
 def check_trainer_settings(settings: TrainerConfig, cfg: DictConfig) -> None:
     """Names the trainer refers to must exist: fail before any setup work, not after the
     first training epoch."""
+    for setting in ("log_step", "train_metrics_every", "grad_accum_steps"):
+        value = getattr(settings, setting)
+        if value < 1:
+            raise ValueError(f"trainer.{setting} must be at least 1, got {value}")
     for setting in ("train_decoders", "eval_decoders"):
         unknown = sorted(set(getattr(settings, setting)) - set(cfg.decoders))
         if unknown:
