@@ -14,9 +14,8 @@ import hydra
 from omegaconf import DictConfig
 from tqdm import tqdm
 
-from src.trainer.restore import load_trained_model
-from src.transcription import Transcriber, Transcript
-from src.transcription.cli import build_decoder, checkpoint_argv
+from src.transcription import Transcript
+from src.transcription.cli import checkpoint_argv, load_for_transcription
 from src.transcription.formats import FORMATS
 from src.transcription.streaming import StreamingTranscriber
 from src.utils.audio import AUDIO_EXTENSIONS, AudioReadError, read_audio_blocks
@@ -74,17 +73,7 @@ def main(cfg: DictConfig) -> None:
     root = Path(cfg.audio)
     files = audio_files(root)
     device = "cpu" if cfg.streaming else resolve_device(cfg.device)
-    trained = load_trained_model(cfg.checkpoint, device)
-    decoder = build_decoder(cfg.decoders, cfg.decoder, trained.text_encoder)
-    transcriber = None
-    if not cfg.streaming:
-        transcriber = Transcriber(
-            trained,
-            decoder,
-            device,
-            chunk_seconds=cfg.chunk_seconds,
-            context_seconds=cfg.context_seconds,
-        )
+    trained, decoder, transcriber = load_for_transcription(cfg, device)
     write = FORMATS[cfg.format]
     failed = []
     for path in tqdm(files, desc="files", unit="file", disable=not cfg.progress or len(files) < 2):

@@ -73,7 +73,7 @@ def augmentation_sets() -> dict[str, list]:
         ),
     ]:
         cfg = compose_config("deepspeech2_cpu", f"transforms={transforms}", *overrides)
-        sets[name] = build_augmentations(cfg.transforms)[0]["train"]
+        sets[name] = build_augmentations(cfg.transforms)["wave"]["train"]
     return sets
 
 

@@ -7,9 +7,7 @@ import hydra
 import uvicorn
 from omegaconf import DictConfig
 
-from src.trainer.restore import load_trained_model
-from src.transcription import Transcriber
-from src.transcription.cli import build_decoder, checkpoint_argv
+from src.transcription.cli import checkpoint_argv, load_for_transcription
 from src.utils.runtime import resolve_device, set_num_threads
 from src.web.app import create_app
 
@@ -19,15 +17,7 @@ def main(cfg: DictConfig) -> None:
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
     set_num_threads(cfg.num_threads)
     device = resolve_device(cfg.device)
-    trained = load_trained_model(cfg.checkpoint, device)
-    decoder = build_decoder(cfg.decoders, cfg.decoder, trained.text_encoder)
-    transcriber = Transcriber(
-        trained,
-        decoder,
-        device,
-        chunk_seconds=cfg.chunk_seconds,
-        context_seconds=cfg.context_seconds,
-    )
+    _, _, transcriber = load_for_transcription(cfg, device)
     app = create_app(
         transcriber,
         decoder_name=cfg.decoder,

@@ -110,8 +110,8 @@ def make_targets() -> set[str]:
     ids=[f"{page.name}:{command[:60]}" for page, command in COMMANDS],
 )
 def test_every_command_shown_still_parses(page, command, monkeypatch):
-    if command.startswith(SKIPPED):
-        return
+    if command.startswith(SKIPPED) or not command.startswith(("python ", "make")):
+        return  # other tools' commands (shell, pip, curl) are theirs to parse
     if command.startswith("make"):
         target = shlex.split(command)[1] if len(shlex.split(command)) > 1 else "all"
         assert target.split("=")[0] in make_targets() or "=" in target, command

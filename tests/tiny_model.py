@@ -50,7 +50,7 @@ class CheckpointWriter(BaseTrainer):
     def train_epoch(self) -> dict[str, float]:
         raise NotImplementedError
 
-    def evaluate(self) -> dict[str, float]:
+    def evaluate(self, label: str = "") -> dict[str, float]:
         raise NotImplementedError
 
 

@@ -1,13 +1,17 @@
 """Epoch loop, monitoring, early stopping and checkpoints; subclasses define the epochs."""
 
 import logging
+import math
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
+from src.trainer.averaging import ExponentialMovingAverage
+from src.trainer.budget import TimeBudget
 from src.trainer.config import TrainerConfig
 from src.trainer.distributed import Distributed
 from src.trainer.signals import StopRequests, TrainingInterrupted
@@ -71,7 +75,10 @@ class BaseTrainer(ABC):
         vocab: list[str],
         text_encoder_state: dict[str, Any] | None = None,
         dist: Distributed | None = None,
+        make_lr_scheduler: Callable[[int], Any] | None = None,
     ) -> None:
+        """`make_lr_scheduler(epoch_len)` rebuilds the schedule for another epoch length (a
+        run fitted to `trainer.max_minutes`)."""
         self.settings = settings
         self.dist = dist or Distributed()
         self.model = model
@@ -95,6 +102,13 @@ class BaseTrainer(ABC):
         self.stop = StopRequests(self.dist.agree_stop if self.dist.enabled else None)
         self.validating = False  # between the epoch's last step and the end of its validation
         self._rng_after_steps: dict[str, Any] | None = None
+        self.make_lr_scheduler = make_lr_scheduler
+        self.ema = (
+            ExponentialMovingAverage(model, settings.ema_decay) if settings.ema_decay else None
+        )
+        self.budget: TimeBudget | None = None  # set by a subclass that knows its eval batches
+        self.budget_fitted = settings.max_minutes is None
+        self.kept_epochs: dict[int, float] = {}  # epoch_<N>.pth -> its monitored value
         if self.dist.is_main:
             self._remove_stale_temporaries()
 
@@ -103,23 +117,49 @@ class BaseTrainer(ABC):
         """Run the rest of epoch `self.epoch` from `self.step_in_epoch`; return its logs."""
 
     @abstractmethod
-    def evaluate(self) -> dict[str, float]:
-        """Validation logs, keys prefixed by partition (e.g. `val_loss`)."""
+    def evaluate(self, label: str = "") -> dict[str, float]:
+        """Validation logs, keys prefixed by partition and `label` (e.g. `val_loss`,
+        `val_ema_loss`)."""
+
+    def fit_budget(self, budget: TimeBudget) -> None:
+        """After each training step while `trainer.max_minutes` is being fitted: once the
+        budget knows the machine's rate, size the epochs (and rebuild the schedule for them,
+        advanced to the current step)."""
+        epoch_len = budget.epoch_len(self.step, self.epoch_len)
+        if epoch_len is None:
+            return
+        self.epoch_len, self.budget_fitted = epoch_len, True
+        if self.make_lr_scheduler is not None:
+            self.lr_scheduler = self.make_lr_scheduler(epoch_len)
+            for _ in range(self.step):
+                self.lr_scheduler.step()
+
+    def after_optimizer_step(self) -> None:
+        """Bookkeeping of a step that updated the weights: the moving average."""
+        if self.ema is not None:
+            self.ema.update(self.model)
 
     def train(self) -> dict[str, float]:
         """Train to the end (or an early stop). SIGINT or SIGTERM: `interrupted.pth` is saved
         at the next safe point and `TrainingInterrupted` raised; a second signal aborts
         (`KeyboardInterrupt`) without saving anything."""
         logs: dict[str, float] = {}
+        if self.budget is not None:
+            self.budget.start()
         with self.stop:
             try:
                 while self.epoch <= self.n_epochs:
                     logs = {"epoch": self.epoch, **self.train_epoch()}
                     self.validating, self._rng_after_steps = True, rng_states()
                     logs.update(self.evaluate())
+                    if self.ema is not None:
+                        with self.ema.applied_to(self.model):
+                            logs.update(self.evaluate(label="ema"))
                     self.validating = False
                     logger.info("  ".join(f"{key}: {value:.4g}" for key, value in logs.items()))
                     should_stop = self._update_monitor(logs)
+                    if self.settings.keep_epochs > 0:
+                        self._keep_epoch(logs)
                     self.epoch += 1
                     self.step_in_epoch = 0
                     finished = should_stop or self.epoch > self.n_epochs
@@ -185,6 +225,10 @@ class BaseTrainer(ABC):
             "not_improved_count": self.not_improved_count,
             **ranks[0],
             **({"ranks": ranks} if self.dist.enabled else {}),
+            "epoch_len": self.epoch_len,
+            "budget_fitted": self.budget_fitted,
+            "kept_epochs": dict(self.kept_epochs),
+            **({} if self.ema is None else {"ema": self.ema.state_dict()}),
             "config": self.config,
             "vocab": self.vocab,
             **text_encoder,
@@ -211,6 +255,33 @@ class BaseTrainer(ABC):
         logger.info("saved checkpoint %s (epoch %d, step %d)", path, self.epoch, self.step)
         return path
 
+    def _keep_epoch(self, logs: dict[str, float]) -> None:
+        """Write this epoch's weights as `epoch_<N>.pth` (what inference and `python -m
+        src.average` need, with the monitored value), then keep only the last `keep_epochs`
+        and the best `keep_epochs` of them."""
+        value = logs.get(self.monitor_key, math.nan)
+        state = {
+            "model": self.model.state_dict(),
+            **({} if self.ema is None else {"ema": self.ema.state_dict()}),
+            **(
+                {} if self.text_encoder_state is None else {"text_encoder": self.text_encoder_state}
+            ),
+            "config": self.config,
+            "vocab": self.vocab,
+            "epoch": self.epoch,
+            "step": self.step,
+            "monitor": {self.monitor_key: value},
+        }
+        save_checkpoint(state, self.run_dir / f"epoch_{self.epoch}.pth")
+        self.kept_epochs[self.epoch] = value
+        count = self.settings.keep_epochs
+        scored = [epoch for epoch, score in self.kept_epochs.items() if not math.isnan(score)]
+        best = sorted(scored, key=self.kept_epochs.__getitem__, reverse=self.monitor_mode == "max")
+        keep = set(sorted(self.kept_epochs)[-count:]) | set(best[:count])
+        for epoch in sorted(set(self.kept_epochs) - keep):
+            (self.run_dir / f"epoch_{epoch}.pth").unlink(missing_ok=True)
+            del self.kept_epochs[epoch]
+
     def _remove_stale_temporaries(self) -> None:
         """Checkpoint temporaries a killed save left behind (`atomic_output` names them)."""
         for stale in temporary_files(self.run_dir, "*.pth"):
@@ -232,6 +303,17 @@ class BaseTrainer(ABC):
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.model.load_state_dict(state["model"])
+        self.epoch_len = state.get("epoch_len", self.epoch_len)
+        self.budget_fitted = state.get("budget_fitted", True)
+        self.kept_epochs = dict(state.get("kept_epochs", {}))
+        if self.make_lr_scheduler is not None and self.epoch_len != self.settings.epoch_len:
+            self.lr_scheduler = self.make_lr_scheduler(self.epoch_len)  # a fitted run's schedule
+        if self.ema is not None:
+            if "ema" in state:
+                self.ema.load_state_dict(state["ema"])
+            else:
+                logger.warning("the checkpoint has no moving average: it starts from its weights")
+                self.ema = ExponentialMovingAverage(self.model, self.ema.decay)
         self.optimizer.load_state_dict(state["optimizer"])
         if self.lr_scheduler is not None and state["lr_scheduler"] is not None:
             self.lr_scheduler.load_state_dict(state["lr_scheduler"])

@@ -21,6 +21,7 @@ class RuntimeConfig:
     amp: str = "auto"  # auto | off | bf16 | fp16; auto = bf16 where native, fp16 on old GPUs
     num_threads: int | None = None  # torch intra-op threads; None = torch's default
     seed: int = 1
+    tf32: bool = True  # on CUDA, fp32 matrix products and convolutions in TF32 (Ampere+)
 
 
 @dataclass
@@ -41,6 +42,9 @@ class TrainerConfig(RuntimeConfig):
     monitor: str = "min val_WER_(Argmax)"  # 'min|max <logged key>' or 'off'
     early_stop: int | None = None  # epochs without improvement before stopping
     save_period: int = 1  # write last.pth every N epochs
+    max_minutes: float | None = None  # a wall-clock budget: epoch_len fitted to this machine
+    ema_decay: float | None = None  # e.g. 0.999: also evaluate and save an EMA of the weights
+    keep_epochs: int = 0  # > 0: epoch_<N>.pth weights of the last K and the best K epochs
     save_dir: str = "saved"
     run_name: str = MISSING
     resume_from: str | None = None  # a checkpoint to continue exactly
@@ -51,7 +55,8 @@ class TrainerConfig(RuntimeConfig):
 
 @dataclass
 class InferencerConfig(RuntimeConfig):
-    from_pretrained: str = MISSING  # a .pth written by train.py
+    from_pretrained: str = MISSING  # a .pth written by train.py (or python -m src.average)
+    weights: str = "model"  # model | ema (the moving average of a run with trainer.ema_decay)
     save_path: str = "predictions"  # <save_path>/<partition>/<id>.txt and predictions.jsonl
     output_decoder: str = "Argmax"  # whose hypotheses go to the .txt files
     n_best: int = 1  # > 1: predictions.jsonl also lists each decoder's K best hypotheses

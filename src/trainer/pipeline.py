@@ -20,11 +20,11 @@ def move_to_device(batch: Batch, device: torch.device) -> Batch:
 
 
 class BatchPipeline:
-    """collate output -> device -> features (fp32) [-> spectrogram augmentations when training]
-    -> model (under autocast) -> hypotheses. The spectrogram augmentations draw from torch's
-    generators seeded with the `seed` given (the trainer derives it from the run seed and the
-    step), so their masks depend on nothing else, and the global generators are left as they
-    were."""
+    """collate output -> device [-> batch wave augmentations when training] -> features (fp32)
+    [-> spectrogram augmentations when training] -> model (under autocast) -> hypotheses. The
+    augmentations draw from torch's generators seeded with the `seed` given (the trainer
+    derives it from the run seed and the step), so what they do depends on nothing else, and
+    the global generators are left as they were."""
 
     def __init__(
         self,
@@ -34,6 +34,7 @@ class BatchPipeline:
         amp: str = "off",
         decoders: dict[str, Any] | None = None,
         spec_augs: list[nn.Module] | None = None,
+        batch_augs: list[nn.Module] | None = None,
     ) -> None:
         self.model = model.to(device)
         self.features = features.to(device)
@@ -41,14 +42,19 @@ class BatchPipeline:
         self.amp = amp
         self.decoders = decoders or {}
         self.spec_augs = [augmentation.to(device) for augmentation in spec_augs or []]
+        self.batch_augs = [augmentation.to(device) for augmentation in batch_augs or []]
 
     def forward(self, batch: Batch, train: bool = False, seed: int = 0) -> Batch:
         batch = move_to_device(batch, self.device)
-        batch.update(self.features(**batch))
-        if train and self.spec_augs:
+        if train and (self.batch_augs or self.spec_augs):
             with seeded(seed, self.device):
+                for augmentation in self.batch_augs:
+                    batch.update(augmentation(**batch))
+                batch.update(self.features(**batch))
                 for augmentation in self.spec_augs:
                     batch.update(augmentation(**batch))
+        else:
+            batch.update(self.features(**batch))
         model = self.model if train else unwrap(self.model)  # DDP's wrapper: training only
         with autocast(self.device, self.amp):
             batch.update(model(**batch))

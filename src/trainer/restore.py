@@ -37,11 +37,19 @@ def _stored(checkpoint: dict[str, Any], path: Path, *keys: str) -> Any:
     return value
 
 
-def load_trained_model(path: str | Path, device: str | torch.device = "cpu") -> TrainedModel:
+WEIGHTS = {"model": "model", "ema": "ema"}  # `weights=` -> the checkpoint key holding them
+
+
+def load_trained_model(
+    path: str | Path, device: str | torch.device = "cpu", weights: str = "model"
+) -> TrainedModel:
     """The model (in eval mode, on `device`), its features and text encoder from a checkpoint
-    written by `train.py`. A stored config that names anything but the project's models and
+    written by `train.py`; `weights="ema"` takes the moving average of its weights (a run with
+    `trainer.ema_decay`). A stored config that names anything but the project's models and
     features, or holds more than plain data, is an `UnsafeSpecError` naming the key and value,
     raised before anything is built."""
+    if weights not in WEIGHTS:
+        raise ValueError(f"weights must be one of {sorted(WEIGHTS)}, got {weights!r}")
     path = Path(path)
     checkpoint = load_checkpoint(path)
     specs = {
@@ -56,5 +64,9 @@ def load_trained_model(path: str | Path, device: str | torch.device = "cpu") -> 
     text_encoder = load_text_encoder(checkpoint, str(path))
     features = build_features(specs["config.transforms.features"][0], f"{path}: features")
     model = build_model(specs["config.model"][0], features.n_feats, len(text_encoder))
-    model.load_state_dict(_stored(checkpoint, path, "model"))
+    if weights == "ema" and "ema" not in checkpoint:
+        raise KeyError(
+            f"{path}: no moving average in the checkpoint (train with trainer.ema_decay)"
+        )
+    model.load_state_dict(_stored(checkpoint, path, WEIGHTS[weights]))
     return TrainedModel(model.to(device).eval(), features.to(device), text_encoder, checkpoint)

@@ -1,5 +1,6 @@
 """Builds a Trainer or an Inferencer from a composed Hydra config."""
 
+import inspect
 import logging
 import math
 from pathlib import Path
@@ -37,10 +38,14 @@ def typed(schema: type[Schema], node: DictConfig) -> Schema:
 
 
 def prepare_runtime(settings: RuntimeConfig) -> tuple[torch.device, str]:
-    """Seed, threads, device and the mixed-precision mode (`auto` resolved for the device)."""
+    """Seed, threads, device, TF32 on CUDA (`tf32`) and the mixed-precision mode (`auto`
+    resolved for the device)."""
     set_seed(settings.seed)
     set_num_threads(settings.num_threads)
     device = resolve_device(settings.device)
+    if device.type == "cuda":
+        torch.backends.cuda.matmul.allow_tf32 = settings.tf32
+        torch.backends.cudnn.allow_tf32 = settings.tf32
     amp = resolve_amp(settings.amp, device)
     logger.info("device %s, amp %s, %d torch threads", device, amp, torch.get_num_threads())
     return device, amp
@@ -55,23 +60,44 @@ def model_output_length(model: CTCModel, features: LogFeatures) -> OutputLength:
     return output_length
 
 
-def after_augmentation(output_length: OutputLength, wave_augs: list) -> OutputLength:
+def after_augmentation(output_length: OutputLength, augmentations: list) -> OutputLength:
     """`output_length` of the shortest audio the wave augmentations can make (e.g. speed
     perturbation at its fastest), so the CTC filter keeps only labels that always fit."""
-    ratio = math.prod(getattr(augmentation, "min_length_ratio", 1.0) for augmentation in wave_augs)
+    ratio = math.prod(
+        getattr(augmentation, "min_length_ratio", 1.0) for augmentation in augmentations
+    )
     if ratio == 1.0:
         return output_length
     return lambda n_samples: output_length(torch.floor(n_samples * ratio).long())
 
 
-def build_augmentations(transforms: DictConfig) -> tuple[dict[str, list], dict[str, list]]:
-    """`transforms.augmentations` -> ({partition: wave augmentations}, {partition: spec
-    augmentations})."""
-    wave, spec = {}, {}
+AUGMENTATION_KINDS = ("wave", "batch", "spec")
+
+
+def build_augmentations(transforms: DictConfig) -> dict[str, dict[str, list]]:
+    """`transforms.augmentations` ({partition: {kind: [configs]}}) -> {kind: {partition:
+    augmentations}} for the kinds `wave` (each utterance, in the dataset), `batch` (each batch
+    on the device, before the features) and `spec` (each batch, after the features)."""
+    built: dict[str, dict[str, list]] = {kind: {} for kind in AUGMENTATION_KINDS}
     for partition, augmentations in (transforms.get("augmentations") or {}).items():
-        wave[partition] = list(instantiate(augmentations.get("wave") or []))
-        spec[partition] = list(instantiate(augmentations.get("spec") or []))
-    return wave, spec
+        unknown = sorted(set(augmentations) - set(AUGMENTATION_KINDS))
+        if unknown:
+            raise ValueError(
+                f"transforms.augmentations.{partition} has {unknown}; the kinds are "
+                f"{list(AUGMENTATION_KINDS)}"
+            )
+        for kind in AUGMENTATION_KINDS:
+            built[kind][partition] = list(instantiate(augmentations.get(kind) or []))
+    return built
+
+
+def fused_on_cuda(optimizer: DictConfig, device: torch.device) -> dict[str, bool]:
+    """`fused=True` for an optimizer class that takes it, on CUDA, unless the config sets it:
+    one kernel per parameter group instead of one per tensor."""
+    takes_fused = "fused" in inspect.signature(get_class(optimizer._target_)).parameters
+    if device.type == "cuda" and takes_fused and optimizer.get("fused") is None:
+        return {"fused": True}
+    return {}
 
 
 def check_trainer_settings(settings: TrainerConfig, cfg: DictConfig) -> None:
@@ -147,9 +173,10 @@ def build_trainer(cfg: DictConfig) -> Trainer:
         cfg.text_encoder, lambda: training_transcripts(cfg.datasets[settings.train_partition])
     )
     features = build_features(cfg.transforms.features)
-    wave_augs, spec_augs = build_augmentations(cfg.transforms)
-    train_wave_augs = wave_augs.get(settings.train_partition, [])
-    train_spec_augs = spec_augs.get(settings.train_partition, [])
+    augmentations = build_augmentations(cfg.transforms)
+    train_wave_augs = augmentations["wave"].get(settings.train_partition, [])
+    train_batch_augs = augmentations["batch"].get(settings.train_partition, [])
+    train_spec_augs = augmentations["spec"].get(settings.train_partition, [])
     model = build_model(cfg.model, features.n_feats, len(text_encoder))
     dataloaders = build_dataloaders(
         cfg.datasets,
@@ -157,24 +184,36 @@ def build_trainer(cfg: DictConfig) -> Trainer:
         text_encoder,
         [settings.train_partition, *settings.eval_partitions],
         train_partition=settings.train_partition,
-        wave_augs=wave_augs,
-        output_length=after_augmentation(model_output_length(model, features), train_wave_augs),
+        wave_augs=augmentations["wave"],
+        output_length=after_augmentation(
+            model_output_length(model, features), [*train_wave_augs, *train_batch_augs]
+        ),
         skip_bad_audio=True,
         seed=settings.seed,
         device_type=device.type,
     )
     decoders = build_decoders(cfg.decoders, text_encoder)
-    pipeline = BatchPipeline(model, features, device, amp, decoders, train_spec_augs)
+    pipeline = BatchPipeline(
+        model, features, device, amp, decoders, train_spec_augs, train_batch_augs
+    )
     optimizer = instantiate(
-        cfg.optimizer, params=[p for p in model.parameters() if p.requires_grad]
+        cfg.optimizer,
+        params=[p for p in model.parameters() if p.requires_grad],
+        **fused_on_cuda(cfg.optimizer, device),
     )
     lr_scheduler = instantiate(cfg.lr_scheduler, optimizer=optimizer) if cfg.lr_scheduler else None
+    make_lr_scheduler = None  # another epoch length (trainer.max_minutes) needs a new schedule
+    if cfg.lr_scheduler and "steps_per_epoch" in cfg.lr_scheduler:
+
+        def make_lr_scheduler(epoch_len: int) -> Any:
+            return instantiate(cfg.lr_scheduler, optimizer=optimizer, steps_per_epoch=epoch_len)
+
     run_dir = Path(settings.save_dir) / settings.run_name
     config = OmegaConf.to_container(cfg, resolve=True)
     writer = instantiate(cfg.writer, _partial_=True)(
         run_dir=run_dir, run_name=settings.run_name, config=config
     )
-    if not (train_wave_augs or train_spec_augs):
+    if not (train_wave_augs or train_batch_augs or train_spec_augs):
         settings.log_augmentations = 0  # nothing to show clean vs augmented
     trainer = Trainer(
         settings=settings,
@@ -193,6 +232,7 @@ def build_trainer(cfg: DictConfig) -> Trainer:
         config=config,
         vocab=text_encoder.vocab,
         text_encoder_state=text_encoder.checkpoint_state(),
+        make_lr_scheduler=make_lr_scheduler,
     )
     if settings.resume_from:
         trainer.resume(settings.resume_from)
@@ -244,7 +284,7 @@ def build_inferencer(cfg: DictConfig) -> Inferencer:
     """Model, features and vocabulary come from the checkpoint; data and decoders from `cfg`."""
     settings = typed(InferencerConfig, cfg.inferencer)
     device, amp = prepare_runtime(settings)
-    trained = load_trained_model(settings.from_pretrained)
+    trained = load_trained_model(settings.from_pretrained, weights=settings.weights)
     dataloaders = build_dataloaders(
         cfg.datasets,
         cfg.dataloader,

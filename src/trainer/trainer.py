@@ -16,6 +16,7 @@ from tqdm import tqdm
 from src.datasets.loaders import BatchStream
 from src.metrics import EditCounts, MetricTracker, rates, utterance_error_rates
 from src.trainer.base_trainer import BaseTrainer
+from src.trainer.budget import TimeBudget
 from src.trainer.config import TrainerConfig
 from src.trainer.distributed import unwrap
 from src.trainer.pipeline import Batch, BatchPipeline
@@ -81,6 +82,14 @@ class Trainer(BaseTrainer):
         self.epoch_tracker = MetricTracker()  # the epoch in progress (saved mid-epoch)
         self.skipped_steps = dict.fromkeys(SKIP_REASONS, 0)
         self.bad_steps_in_row = 0
+        eval_batches = sum(len(loader) for loader in self.eval_loaders.values())
+        if self.ema is not None:
+            eval_batches *= 2  # the moving average is validated too
+        self.budget = (
+            None
+            if settings.max_minutes is None
+            else TimeBudget(settings.max_minutes, self.n_epochs, eval_batches)
+        )
 
     def train_epoch(self) -> dict[str, float]:
         self.model.train()
@@ -94,7 +103,7 @@ class Trainer(BaseTrainer):
             disable=not self.dist.is_main,
         )
         step = None
-        while self.step_in_epoch < self.epoch_len:
+        while self.step_in_epoch < self.epoch_len or not self.budget_fitted:
             self.stop.check()
             with self.stop.fetching():
                 batches = [self._next_train_batch() for _ in range(self.grad_accum_steps)]
@@ -104,6 +113,9 @@ class Trainer(BaseTrainer):
             step = taken
             self.step += 1
             self.step_in_epoch += 1
+            if not self.budget_fitted:
+                self.fit_budget(self.budget)
+                progress.total = self.epoch_len
             progress.update()
             self._track_step(step, tracker)
             if self.step % self.log_step == 0:
@@ -207,6 +219,7 @@ class Trainer(BaseTrainer):
         self.scaler.update()
         if self.lr_scheduler is not None:
             self.lr_scheduler.step()
+        self.after_optimizer_step()
         self.bad_steps_in_row = 0
         return Step(batch, loss_sum, utterances, grad_norm.detach())
 
@@ -237,12 +250,13 @@ class Trainer(BaseTrainer):
             )
 
     @torch.no_grad()
-    def evaluate(self) -> dict[str, float]:
+    def evaluate(self, label: str = "") -> dict[str, float]:
         """Each rank decodes its share of every evaluated partition; the loss and error totals
         are summed across ranks, so corpus WER/CER are those of the whole partition."""
         self.model.eval()
         logs = {}
-        for name, loader in self.eval_loaders.items():
+        for partition, loader in self.eval_loaders.items():
+            name = f"{partition}_{label}" if label else partition
             tracker = MetricTracker()
             first_batch = None
             batches = tqdm(

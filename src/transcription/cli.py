@@ -2,10 +2,13 @@
 
 from collections.abc import Sequence
 
+import torch
 from omegaconf import DictConfig, OmegaConf
 
 from src.decoding import CTCDecoder, build_decoders
 from src.text_encoder import CTCCharTextEncoder
+from src.trainer.restore import TrainedModel, load_trained_model
+from src.transcription.transcriber import Transcriber
 
 MODEL_PREFIX = "model="
 DECODERS = {"argmax": "Argmax", "beam": "BeamSearch", "lm": "LM"}  # short name: config name
@@ -30,3 +33,20 @@ def build_decoder(
         raise ValueError(f"decoder must be one of {sorted(DECODERS)}, got {short_name!r}")
     name = DECODERS[short_name]
     return build_decoders(OmegaConf.create({name: decoders[name]}), text_encoder)[name]
+
+
+def load_for_transcription(
+    cfg: DictConfig, device: torch.device | str
+) -> tuple[TrainedModel, CTCDecoder, Transcriber]:
+    """The checkpoint `cfg.checkpoint` on `device`, the decoder `cfg.decoder` and a
+    transcriber over both with `cfg`'s window settings."""
+    trained = load_trained_model(cfg.checkpoint, device)
+    decoder = build_decoder(cfg.decoders, cfg.decoder, trained.text_encoder)
+    transcriber = Transcriber(
+        trained,
+        decoder,
+        device,
+        chunk_seconds=cfg.chunk_seconds,
+        context_seconds=cfg.context_seconds,
+    )
+    return trained, decoder, transcriber

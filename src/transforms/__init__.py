@@ -1,3 +1,4 @@
+from src.transforms.batch_augs import BatchAdditiveNoise, BatchSpeedPerturbation
 from src.transforms.features import LogMelSpectrogram, LogSpectrogram
 from src.transforms.spec_augs import SpecAugment
 from src.transforms.wave_augs import (
@@ -12,6 +13,8 @@ from src.transforms.wave_augs import (
 __all__ = [
     "AdditiveNoise",
     "BandPass",
+    "BatchAdditiveNoise",
+    "BatchSpeedPerturbation",
     "Gain",
     "LogMelSpectrogram",
     "LogSpectrogram",

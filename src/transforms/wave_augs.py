@@ -119,17 +119,23 @@ class Gain(WaveAugmentation):
         return torchaudio.functional.gain(audio, gain_db)
 
 
-def colored_noise(length: int, color: str, generator: torch.Generator) -> torch.Tensor:
-    """Gaussian noise (L,) shaped to a white, pink (1/f) or brown (1/f^2) power spectrum."""
-    white = torch.randn(length, generator=generator)
+def colored_noise(
+    shape: int | tuple[int, ...],
+    color: str,
+    generator: torch.Generator | None = None,
+    device: torch.device | str = "cpu",
+) -> torch.Tensor:
+    """Gaussian noise of `shape` (time last) shaped to a white, pink (1/f) or brown (1/f^2)
+    power spectrum, drawn from `generator` (default: `device`'s global one)."""
+    white = torch.randn(shape, generator=generator, device=device)
     exponent = NOISE_EXPONENTS[color]
     if exponent == 0.0:
         return white
     spectrum = torch.fft.rfft(white)
-    bins = torch.arange(spectrum.shape[0], dtype=torch.float32).clamp_min(1.0)
+    bins = torch.arange(spectrum.shape[-1], dtype=torch.float32, device=device).clamp_min(1.0)
     spectrum = spectrum / bins**exponent
-    spectrum[0] = 0  # no DC offset
-    return torch.fft.irfft(spectrum, n=length)
+    spectrum[..., 0] = 0  # no DC offset
+    return torch.fft.irfft(spectrum, n=white.shape[-1])
 
 
 def list_audio_files(folder: str | Path) -> list[Path]:

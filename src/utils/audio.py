@@ -19,7 +19,9 @@ class AudioReadError(RuntimeError):
     """An audio file could not be decoded; the message names the file."""
 
 
-def _read_with_ffmpeg(path: Path, sample_rate: int) -> tuple[np.ndarray, int]:
+def _ffmpeg_command(path: Path, sample_rate: int) -> list[str]:
+    """FFmpeg decoding `path` to mono float32 at `sample_rate` on its stdout; an error naming
+    the file when FFmpeg is not installed."""
     ffmpeg = shutil.which("ffmpeg")
     if ffmpeg is None:
         raise AudioReadError(
@@ -27,7 +29,11 @@ def _read_with_ffmpeg(path: Path, sample_rate: int) -> tuple[np.ndarray, int]:
             "(install it, e.g. `apt-get install ffmpeg`, or convert the file to wav/flac)"
         )
     command = [ffmpeg, "-v", "error", "-i", str(path), "-f", "f32le", "-ac", "1"]
-    command += ["-ar", str(sample_rate), "-"]
+    return [*command, "-ar", str(sample_rate), "-"]
+
+
+def _read_with_ffmpeg(path: Path, sample_rate: int) -> tuple[np.ndarray, int]:
+    command = _ffmpeg_command(path, sample_rate)
     result = subprocess.run(command, capture_output=True, check=False)
     if result.returncode != 0:
         raise AudioReadError(f"{path}: FFmpeg failed: {result.stderr.decode(errors='replace')}")
@@ -77,14 +83,7 @@ def _mono_blocks(path: Path, block_frames: int) -> tuple[Iterator[np.ndarray], i
 
 def _ffmpeg_blocks(path: Path, sample_rate: int, block_frames: int) -> Iterator[np.ndarray]:
     """FFmpeg's decoding of `path` at `sample_rate`, mono, read from its pipe in blocks."""
-    ffmpeg = shutil.which("ffmpeg")
-    if ffmpeg is None:
-        raise AudioReadError(
-            f"{path}: {path.suffix} audio needs FFmpeg, which is not installed "
-            "(install it, e.g. `apt-get install ffmpeg`, or convert the file to wav/flac)"
-        )
-    command = [ffmpeg, "-v", "error", "-i", str(path), "-f", "f32le", "-ac", "1"]
-    command += ["-ar", str(sample_rate), "-"]
+    command = _ffmpeg_command(path, sample_rate)
     with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE) as process:
         assert process.stdout is not None and process.stderr is not None
         while chunk := process.stdout.read(4 * block_frames):

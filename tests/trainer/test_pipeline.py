@@ -7,17 +7,23 @@ from src.decoding import ArgmaxDecoder, BeamSearchDecoder
 from src.model import DeepSpeech2
 from src.text_encoder import CTCCharTextEncoder
 from src.trainer.pipeline import BatchPipeline
-from src.transforms import LogMelSpectrogram, SpecAugment
+from src.transforms import BatchSpeedPerturbation, LogMelSpectrogram, SpecAugment
 
 ENCODER = CTCCharTextEncoder()
 
 
-def make_pipeline(amp: str = "off", spec_augs=None) -> BatchPipeline:
+def make_pipeline(amp: str = "off", spec_augs=None, batch_augs=None) -> BatchPipeline:
     torch.manual_seed(0)
     model = DeepSpeech2(32, len(ENCODER), rnn_layers=1, rnn_hidden=16, conv_channels=[4, 4])
     decoders = {"Argmax": ArgmaxDecoder(ENCODER), "Beam": BeamSearchDecoder(ENCODER, beam_width=4)}
     return BatchPipeline(
-        model.eval(), LogMelSpectrogram(n_mels=32), torch.device("cpu"), amp, decoders, spec_augs
+        model.eval(),
+        LogMelSpectrogram(n_mels=32),
+        torch.device("cpu"),
+        amp,
+        decoders,
+        spec_augs,
+        batch_augs,
     )
 
 
@@ -70,3 +76,15 @@ def test_decode_runs_the_named_decoders_only():
     assert batch["predictions"]["Argmax"] == [h.text for h in batch["hypotheses"]["Argmax"]]
     every = pipeline.decode(pipeline.forward(collated()))
     assert set(every["predictions"]) == {"Argmax", "Beam"}
+
+
+def test_batch_wave_augmentation_runs_in_training_only_before_the_features():
+    pipeline = make_pipeline(batch_augs=[BatchSpeedPerturbation(factors=[1.1])])
+    plain = pipeline.forward(collated())
+    trained = pipeline.forward(collated(), train=True, seed=1)
+    assert plain["audio_length"].tolist() == [8000, 5000]
+    assert trained["audio_length"].tolist() == [8000 * 16000 // 17600, 5000 * 16000 // 17600]
+    assert trained["spectrogram"].shape[-1] < plain["spectrogram"].shape[-1]  # features after
+    assert torch.equal(
+        trained["spectrogram_length"], pipeline.features.frame_lengths(trained["audio_length"])
+    )

@@ -249,7 +249,8 @@ def test_reverberation_adds_a_decaying_tail_and_keeps_the_level():
 )
 def test_transform_configs_instantiate(transforms):
     cfg = compose_config("deepspeech2_cpu", f"transforms={transforms}")
-    wave, spec = build_augmentations(cfg.transforms)
+    built = build_augmentations(cfg.transforms)
+    wave, spec = built["wave"], built["spec"]
     assert set(wave) == set(spec) == {"train"}  # the other partitions get none
     names = [type(augmentation).__name__ for augmentation in wave["train"]]
     spec_names = [type(augmentation).__name__ for augmentation in spec["train"]]
@@ -268,17 +269,28 @@ def test_transform_configs_instantiate(transforms):
     assert spec_names == ([] if transforms == "logmel_speed" else ["SpecAugment"])
 
 
+def test_the_gpu_recipe_augments_batches_on_the_device_and_leaves_workers_decoding():
+    cfg = compose_config("deepspeech2")
+    built = build_augmentations(cfg.transforms)
+    assert built["wave"]["train"] == []  # workers only decode audio
+    assert [type(a).__name__ for a in built["batch"]["train"]] == [
+        "BatchSpeedPerturbation",
+        "BatchAdditiveNoise",
+    ]
+    assert [type(a).__name__ for a in built["spec"]["train"]] == ["SpecAugment"]
+
+
 def test_probability_overrides_reach_the_augmentations():
     cfg = compose_config(
         "deepspeech2_cpu", "transforms=logmel_augmented_full", "transforms.probabilities.reverb=0.9"
     )
-    wave, _ = build_augmentations(cfg.transforms)
+    wave = build_augmentations(cfg.transforms)["wave"]
     assert {type(a).__name__: a.p for a in wave["train"]}["Reverberation"] == 0.9
 
 
 def test_full_chain_on_real_speech(shared_data):
     cfg = compose_config("augmentation_demo")
-    chain = build_augmentations(cfg.transforms)[0]["train"]
+    chain = build_augmentations(cfg.transforms)["wave"]["train"]
     path = sorted((shared_data / "LibriSpeech").rglob("*.flac"))[0]
     audio = load_audio(path, SAMPLE_RATE)
     rng = random.Random(0)
