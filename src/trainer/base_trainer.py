@@ -124,10 +124,12 @@ class BaseTrainer(ABC):
     def fit_budget(self, budget: TimeBudget) -> None:
         """After each training step while `trainer.max_minutes` is being fitted: once the
         budget knows the machine's rate, size the epochs (and rebuild the schedule for them,
-        advanced to the current step)."""
+        advanced to the current step). Under torchrun rank 0's measure sizes every rank's
+        epochs (the step it comes at is the same on every rank), so that all run as many steps."""
         epoch_len = budget.epoch_len(self.step, self.epoch_len)
         if epoch_len is None:
             return
+        epoch_len = self.dist.broadcast(epoch_len)
         self.epoch_len, self.budget_fitted = epoch_len, True
         if self.make_lr_scheduler is not None:
             self.lr_scheduler = self.make_lr_scheduler(epoch_len)
@@ -258,7 +260,7 @@ class BaseTrainer(ABC):
     def _keep_epoch(self, logs: dict[str, float]) -> None:
         """Write this epoch's weights as `epoch_<N>.pth` (what inference and `python -m
         src.average` need, with the monitored value), then keep only the last `keep_epochs`
-        and the best `keep_epochs` of them."""
+        and the best `keep_epochs` of them (rank 0 writes; every rank keeps the account)."""
         value = logs.get(self.monitor_key, math.nan)
         state = {
             "model": self.model.state_dict(),
@@ -272,14 +274,16 @@ class BaseTrainer(ABC):
             "step": self.step,
             "monitor": {self.monitor_key: value},
         }
-        save_checkpoint(state, self.run_dir / f"epoch_{self.epoch}.pth")
+        if self.dist.is_main:
+            save_checkpoint(state, self.run_dir / f"epoch_{self.epoch}.pth")
         self.kept_epochs[self.epoch] = value
         count = self.settings.keep_epochs
         scored = [epoch for epoch, score in self.kept_epochs.items() if not math.isnan(score)]
         best = sorted(scored, key=self.kept_epochs.__getitem__, reverse=self.monitor_mode == "max")
         keep = set(sorted(self.kept_epochs)[-count:]) | set(best[:count])
         for epoch in sorted(set(self.kept_epochs) - keep):
-            (self.run_dir / f"epoch_{epoch}.pth").unlink(missing_ok=True)
+            if self.dist.is_main:
+                (self.run_dir / f"epoch_{epoch}.pth").unlink(missing_ok=True)
             del self.kept_epochs[epoch]
 
     def _remove_stale_temporaries(self) -> None:

@@ -83,6 +83,14 @@ class Distributed:
         dist.all_gather_object(gathered, value, group=self.control)
         return gathered
 
+    def broadcast(self, value: Any) -> Any:
+        """Rank 0's `value` (picklable), on every rank."""
+        if not self.enabled:
+            return value
+        box = [value]
+        dist.broadcast_object_list(box, src=0, group=self.control)
+        return box[0]
+
     def sum_totals(self, totals: dict[str, tuple[float, float]]) -> dict[str, tuple[float, float]]:
         """Metric totals ({key: (numerator, denominator)}) summed over the ranks; a key some
         rank lacks (e.g. an empty validation shard) counts as (0, 0) there."""
