@@ -5,7 +5,6 @@ from typing import Any
 import torch
 import torch.distributed as dist
 from torch import nn
-from torch.distributed.nn.functional import all_reduce
 
 
 def conv_output_lengths(
@@ -19,6 +18,24 @@ def conv_output_lengths(
 def zero_padding(x: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
     """(B, C, T) with every frame where `valid` (B, T) is False set to zero."""
     return x.masked_fill(~valid.unsqueeze(1), 0)
+
+
+class SumOverRanks(torch.autograd.Function):
+    """All-reduce (sum) whose backward sums the gradients over the ranks too: the gradient of
+    the sum of every rank's loss."""
+
+    @staticmethod
+    def forward(ctx: Any, tensor: torch.Tensor, group: Any) -> torch.Tensor:
+        ctx.group = group
+        summed = tensor.clone()
+        dist.all_reduce(summed, group=group)
+        return summed
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor, None]:
+        summed = grad.clone()
+        dist.all_reduce(summed, group=ctx.group)
+        return summed, None
 
 
 class MaskedBatchNorm1d(nn.BatchNorm1d):
@@ -70,7 +87,7 @@ class MaskedBatchNorm1d(nn.BatchNorm1d):
     def _over_ranks(self, sums: torch.Tensor) -> torch.Tensor:
         """`sums` summed over the ranks when synced and training (gradients flow back)."""
         if self.synced and self.training and dist.is_initialized():
-            return all_reduce(sums, group=self.process_group or dist.group.WORLD)
+            return SumOverRanks.apply(sums, self.process_group)
         return sums
 
     @torch.no_grad()

@@ -102,7 +102,10 @@ class Distributed:
         return {key: tuple(pair) for key, pair in zip(keys, values.tolist(), strict=True)}
 
     def close(self) -> None:
+        """Leave the group once every rank is done (a rank tearing its connections down while
+        another still uses them can abort)."""
         if self.enabled and dist.is_initialized():
+            dist.barrier(group=self.control)
             dist.destroy_process_group()
 
 

@@ -21,6 +21,8 @@ from tests.tiny_model import TINY_MODEL
 
 pytestmark = pytest.mark.slow
 STEPS = 4  # 2 epochs of 2 steps
+# the DDP run of most tests: synced batch norm, a moving average, kept epochs
+DDP = ("trainer.sync_batch_norm=true", "trainer.ema_decay=0.9", "trainer.keep_epochs=1")
 
 
 def overrides(
@@ -92,9 +94,9 @@ def corpus(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def ddp_run(corpus, tmp_path_factory) -> Path:
-    """Two ranks of batches of 3, batch norm synced: the run folder."""
+    """Two ranks of batches of 3, `DDP`'s settings: the run folder."""
     run_dir = tmp_path_factory.mktemp("ddp") / "run"
-    result = run(overrides(corpus, run_dir, "trainer.sync_batch_norm=true"), processes=2)
+    result = run(overrides(corpus, run_dir, *DDP), processes=2)
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
     return run_dir
 
@@ -116,8 +118,9 @@ def test_two_ranks_train_like_one_process_on_the_union_of_their_batches(corpus, 
     assert_close_weights(got, expected)
     assert "model.head.0.running_mean" in got
     assert len(load_checkpoint(ddp_run / "last.pth")["ranks"]) == 2
-    written = sorted(path.name for path in ddp_run.iterdir())
-    assert written == [".hydra", "comet", "last.pth", "model_best.pth", "train.log"]
+    written = {path.name for path in ddp_run.iterdir()} - {"epoch_1.pth"}  # if the best
+    assert written == {".hydra", "comet", "last.pth", "model_best.pth", "train.log", "epoch_2.pth"}
+    assert "ema.head.1.weight" in got
     assert "rank 1" not in (ddp_run / "train.log").read_text()
 
 
@@ -155,7 +158,7 @@ def test_a_ddp_run_resumes_exactly_after_a_stop_on_one_rank(corpus, ddp_run, tmp
     `interrupted.pth` holds both ranks' data positions and generators; resumed under torchrun,
     the run ends bit-identical to the uninterrupted one."""
     run_dir = tmp_path / "run"
-    arguments = overrides(corpus, run_dir, "trainer.sync_batch_norm=true")
+    arguments = overrides(corpus, run_dir, *DDP)
     first = run(arguments, "--signal", "INT", "--at-step", "3", "--rank", "0", processes=2)
     assert first.returncode != 0
     saved = load_checkpoint(run_dir / "interrupted.pth")
@@ -180,3 +183,14 @@ def test_a_failing_rank_ends_every_rank_with_an_error_naming_it(corpus, tmp_path
     failed = 1 if fault == "raise" else 0  # a hanging rank is ended; its peer times out
     assert f"rank {failed} of 2 failed" in output, output[-3000:]
     assert elapsed < 60
+
+
+def test_a_time_budget_sizes_every_ranks_epochs_alike(corpus, tmp_path):
+    """trainer.max_minutes: rank 0's measured epoch length goes to both ranks (different
+    lengths would leave one rank waiting for the other's steps)."""
+    run_dir = tmp_path / "run"
+    budget = ["trainer.max_minutes=0.1", "trainer.n_epochs=1", "trainer.epoch_len=100"]
+    result = run(overrides(corpus, run_dir, *budget), processes=2)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
+    saved = load_checkpoint(run_dir / "last.pth")
+    assert saved["budget_fitted"] and saved["step"] == saved["epoch_len"] >= 30
