@@ -3,7 +3,7 @@
 the same batches and the same threads, in one run (rounds alternate the two).
 
     python -m bench.trainer_overhead [--presets cpu paper] [--threads 2] [--steps 20]
-        [--rounds 3] [--log-step 10] [--paper-seconds 0.5] [--amp auto]
+        [--rounds 3] [--log-step 10] [--paper-seconds 0.5] [--amp auto] [--smoke]
 
 Both loops take the same pre-collated batches from memory, so data loading is not measured.
 The trainer is the one `train.py` builds (`build_trainer` on a two-file manifest, then its
@@ -11,10 +11,12 @@ training stream swapped for those batches) with everything it does per step: the
 the device-side trackers, a log step every `--log-step` steps with a decoded, scored train
 batch (`train_metrics_every` = `log_step`), and the epoch's end; only the example table and
 the augmentation images of an epoch's end are off (`log_examples=0`, `log_augmentations=0`:
-they cost once per epoch, not per step). Presets: `cpu` = `-cn=deepspeech2_cpu` (the CPU
+they cost once per epoch, not per step), and so are the augmentations (the presets' features
+without them: the bare loop has none). Presets: `cpu` = `-cn=deepspeech2_cpu` (the CPU
 DeepSpeech2, 64 log-mel) with batches of 8 x 2.5 s; `paper` = `-cn=deepspeech2` (the paper
 model, 161-bin spectrogram) with batches of 32 x `--paper-seconds` s (short: on a CPU its step
-takes tens of seconds). `--device cuda` runs the same comparison on a GPU.
+takes tens of seconds). `--device cuda` runs the same comparison on a GPU. `--smoke` runs every
+code path in seconds (a tiny model, batches of 2 x 0.5 s, 2 steps, 1 round): no figure.
 """
 
 import argparse
@@ -44,16 +46,19 @@ from src.utils.runtime import autocast
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 SAMPLE_RATE = 16000
 CHARS_PER_SECOND = 12
+SMOKE_MODEL = ("model.rnn_layers=1", "model.rnn_hidden=16", "model.conv_channels=[4,4]")
 
 
 @dataclass(frozen=True)
 class Preset:
     config: str
+    transforms: str  # the preset's features without augmentations
     batch_size: int
     seconds: float
     n_batches: int  # distinct batches, cycled (each loop warms up on every one first)
     steps: int  # per round and loop
     rounds: int
+    model: tuple[str, ...] = ()  # model overrides (the smoke run's tiny sizes)
 
 
 def cpu_model() -> str:
@@ -82,6 +87,7 @@ def build(preset: Preset, args: argparse.Namespace, folder: Path) -> Trainer:
         f"datasets.train.manifest_path={manifest}",
         f"datasets.val.manifest_path={manifest}",
         "writer=cometml",
+        f"transforms={preset.transforms}",
         f"dataloader.batch_size={preset.batch_size}",
         "dataloader.num_workers=0",
         f"trainer.device={args.device}",
@@ -94,6 +100,7 @@ def build(preset: Preset, args: argparse.Namespace, folder: Path) -> Trainer:
         "trainer.log_augmentations=0",
         f"trainer.save_dir={folder}",
         f"trainer.run_name={preset.config}",
+        *preset.model,
     ]
     with initialize_config_dir(config_dir=str(CONFIGS), version_base="1.3"):
         cfg = compose(preset.config, overrides=overrides)
@@ -210,13 +217,25 @@ def main() -> None:
     parser.add_argument("--paper-seconds", type=float, default=0.5)
     parser.add_argument("--amp", default="auto", help="trainer.amp for both loops")
     parser.add_argument("--device", default="cpu", help="trainer.device for both loops")
+    parser.add_argument("--smoke", action="store_true", help="tiny and short: a code check")
     args = parser.parse_args()
     presets = {
-        "cpu": Preset("deepspeech2_cpu", 8, 2.5, 5, args.steps or 30, args.rounds or 5),
+        "cpu": Preset("deepspeech2_cpu", "logmel", 8, 2.5, 5, args.steps or 30, args.rounds or 5),
         "paper": Preset(
-            "deepspeech2", 32, args.paper_seconds, 2, args.steps or 8, args.rounds or 3
+            "deepspeech2",
+            "spectrogram",
+            32,
+            args.paper_seconds,
+            2,
+            args.steps or 8,
+            args.rounds or 3,
         ),
     }
+    if args.smoke:
+        presets = {
+            name: Preset(preset.config, preset.transforms, 2, 0.5, 2, 2, 1, SMOKE_MODEL)
+            for name, preset in presets.items()
+        }
     print(
         f"trainer vs bare loop, one run, log step {args.log_step}, {args.threads} threads, "
         f"{args.device}, {cpu_model()}"
