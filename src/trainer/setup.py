@@ -195,6 +195,11 @@ def build_trainer(cfg: DictConfig) -> Trainer:
     text_encoder = build_text_encoder(
         cfg.text_encoder, lambda: training_transcripts(cfg.datasets[settings.train_partition])
     )
+    if len({tuple(vocab) for vocab in dist.gather(text_encoder.vocab)}) > 1:
+        raise RuntimeError(
+            "the ranks built different vocabularies (a text encoder learnt per rank that is not "
+            "deterministic?): learn it once and load it on every rank"
+        )
     features = build_features(cfg.transforms.features)
     augmentations = build_augmentations(cfg.transforms)
     train_wave_augs = augmentations["wave"].get(settings.train_partition, [])
