@@ -475,10 +475,10 @@ def tiny_trainer(sandbox: Path, *overrides: str):
 @case("training: NaN loss in a step", "skipped: weights, optimizer, schedule untouched")
 def nan_loss(sandbox: Path) -> Outcome:
     trainer = tiny_trainer(sandbox)
-    trainer.train_step(next(trainer.train_batches))
+    trainer.train_step([next(trainer.train_batches)])
     before = faults.training_state(trainer)
     faults.poison_loss(trainer, calls={1})
-    skipped = trainer.train_step(next(trainer.train_batches)) is None
+    skipped = trainer.train_step([next(trainer.train_batches)]) is None
     untouched = faults.same_state(faults.training_state(trainer), before)
     trainer.writer.finish()
     counted = trainer.skipped_steps["nonfinite"] == 1
@@ -499,11 +499,11 @@ def diverged(sandbox: Path) -> Outcome:
 @case("training: fp16, an inf gradient", "step and LR schedule skipped, scale halved")
 def fp16_overflow(sandbox: Path) -> Outcome:
     trainer = tiny_trainer(sandbox, "trainer.amp=fp16")
-    while trainer.train_step(next(trainer.train_batches)) is None:
+    while trainer.train_step([next(trainer.train_batches)]) is None:
         pass  # GradScaler calibrates its scale on the first steps
     schedule, scale = trainer.lr_scheduler.last_epoch, trainer.scaler.get_scale()
     hook = next(trainer.model.parameters()).register_hook(lambda g: torch.full_like(g, math.inf))
-    skipped = trainer.train_step(next(trainer.train_batches)) is None
+    skipped = trainer.train_step([next(trainer.train_batches)]) is None
     hook.remove()
     trainer.writer.finish()
     kept = trainer.lr_scheduler.last_epoch == schedule

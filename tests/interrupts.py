@@ -9,7 +9,10 @@ process) with faults injected:
   does) as training step K (counted over the run, from 1) begins, its batch already drawn;
 - `--signal NAME --at-validation E:K`: ... as validation batch K of epoch E begins;
 - `--slow-save SECONDS`: every checkpoint is written half, then after a pause the rest, so that
-  a kill from outside can land in the middle of a save.
+  a kill from outside can land in the middle of a save;
+- `--fail raise|hang --at-step K`: training step K raises a RuntimeError, or hangs (sleeps);
+- `--rank R`: under torchrun, the fault strikes rank R only (a signal reaches that process
+  alone, not its group).
 
 The parent side: `tone_corpus` (12 tones), `run_overrides` (a tiny model with every
 augmentation on, probability 1, one loader worker, fp32, one thread: the conditions of
@@ -44,13 +47,15 @@ AUGMENTATIONS = ("speed", "pitch", "reverb", "noise", "band_pass", "gain")
 TIMEOUT = 300  # seconds a run may take before the test gives up on it
 
 
-def tone_corpus(folder: Path) -> Path:
-    """12 tones of 0.3-0.85 s, each labelled with a word, and their JSONL manifest."""
+def tone_corpus(folder: Path, seconds: float | None = None) -> Path:
+    """12 tones of 0.3-0.85 s (or all of `seconds`), each labelled with a word, and their JSONL
+    manifest."""
     folder.mkdir(parents=True, exist_ok=True)
     lines = []
     for index, word in enumerate(WORDS * 2):
-        path = write_tone(folder / f"{index}.wav", 0.3 + 0.05 * index, frequency=200 + 60 * index)
-        lines.append({"path": path.name, "duration": 0.3 + 0.05 * index, "text": word})
+        duration = 0.3 + 0.05 * index if seconds is None else seconds
+        path = write_tone(folder / f"{index}.wav", duration, frequency=200 + 60 * index)
+        lines.append({"path": path.name, "duration": duration, "text": word})
     manifest = folder / "all.jsonl"
     manifest.write_text("\n".join(json.dumps(line) for line in lines) + "\n")
     return manifest
@@ -274,17 +279,34 @@ class KillChain:
 # --- the child: train.py with faults ------------------------------------------------------
 
 
-def signal_at_step(signum: int, step: int) -> None:
+def at_step(step: int, fault: Callable[[], None]) -> None:
+    """`fault()` as training step `step` begins."""
     from src.trainer.trainer import Trainer
 
     original = Trainer.train_step
 
     def train_step(self, batch):
         if self.step + 1 == step:
-            os.killpg(os.getpgid(0), signum)
+            fault()
         return original(self, batch)
 
     Trainer.train_step = train_step
+
+
+def signal_at_step(signum: int, step: int, group: bool = True) -> None:
+    if group:
+        at_step(step, lambda: os.killpg(os.getpgid(0), signum))
+    else:
+        at_step(step, lambda: os.kill(os.getpid(), signum))
+
+
+def failure_at_step(kind: str, step: int) -> None:
+    def fail() -> None:
+        if kind == "hang":
+            time.sleep(TIMEOUT)
+        raise RuntimeError(f"injected failure at step {step}")
+
+    at_step(step, fail)
 
 
 def signal_at_validation(signum: int, epoch: int, batch_number: int) -> None:
@@ -325,12 +347,18 @@ def main() -> None:
     parser.add_argument("--at-step", type=int)
     parser.add_argument("--at-validation", help="EPOCH:BATCH")
     parser.add_argument("--slow-save", type=float)
+    parser.add_argument("--fail", choices=["raise", "hang"])
+    parser.add_argument("--rank", type=int)
     parser.add_argument("overrides", nargs="*")
     args = parser.parse_args()
+    if args.rank is not None and args.rank != int(os.environ.get("RANK", "0")):
+        args.signal = args.fail = None
+    if args.fail:
+        failure_at_step(args.fail, args.at_step)
     if args.signal:
         signum = signal.Signals[f"SIG{args.signal}"]
         if args.at_step:
-            signal_at_step(signum, args.at_step)
+            signal_at_step(signum, args.at_step, group=args.rank is None)
         else:
             epoch, batch_number = map(int, args.at_validation.split(":"))
             signal_at_validation(signum, epoch, batch_number)

@@ -19,16 +19,19 @@ from tests.conftest import FIXED_LENGTH, REPO_ROOT, compose_config
 TINY_MODEL = ["model.rnn_layers=1", "model.rnn_hidden=16", "model.conv_channels=[4,4]"]
 
 
-def tiny_run_config(manifest: Path, run_dir: Path, *overrides: str) -> DictConfig:
-    """The CPU recipe shrunk: the tiny model on `manifest` (train and val), batches of 4 loaded
-    in the process, 2 epochs of 3 steps, fp32, the offline Comet writer, into `run_dir/run`."""
+def tiny_run_config(
+    manifest: Path, run_dir: Path, *overrides: str, model: Sequence[str] = TINY_MODEL
+) -> DictConfig:
+    """The CPU recipe shrunk: the tiny model (or `model`'s overrides) on `manifest` (train and
+    val), batches of 4 loaded in the process, 2 epochs of 3 steps, fp32, the offline Comet
+    writer, into `run_dir/run`."""
     return compose_config(
         "deepspeech2_cpu",
         *FIXED_LENGTH,
         "datasets=manifest",
         f"datasets.train.manifest_path={manifest}",
         f"datasets.val.manifest_path={manifest}",
-        *TINY_MODEL,
+        *model,
         "dataloader.batch_size=4",
         "dataloader.num_workers=0",
         "writer=cometml",

@@ -86,6 +86,9 @@ def build_dataloaders(
     skip_bad_audio: bool = False,
     seed: int = 0,
     device_type: str = "cpu",
+    rank: int = 0,
+    world_size: int = 1,
+    local_processes: int = 1,
 ) -> dict[str, DataLoader]:
     """One DataLoader per partition of `datasets_config`.
 
@@ -96,13 +99,17 @@ def build_dataloaders(
     the items' augmentation draws (`ItemKey`), and seeds the worker processes' `random`, numpy
     and torch (for datasets that draw from them). Workers leave stop signals to the main
     process (`worker_stop_signals`). `auto` loader settings are resolved for `device_type`
-    (the device the batches go to).
+    (the device the batches go to) and the `local_processes` loading on this machine.
+
+    Under torchrun (`world_size` > 1) each loader serves rank `rank`'s share: training
+    batches through the sampler's `shard` (equal counts, disjoint), evaluation utterances
+    every `world_size`-th of the (sorted) order from `rank` on: each utterance on one rank.
     """
     missing = [name for name in partitions if name not in datasets_config]
     if missing:
         raise KeyError(f"datasets config has no partition(s) {missing}: {list(datasets_config)}")
     wave_augs = wave_augs or {}
-    loader_config = resolve_auto(loader_config, device_type)
+    loader_config = resolve_auto(loader_config, device_type, local_processes)
     loaders = {}
     for name in partitions:
         is_train = name == train_partition
@@ -115,12 +122,18 @@ def build_dataloaders(
         )
         if len(dataset) == 0:
             raise ValueError(f"partition {name!r} has no utterances")
-        loaders[name] = _dataloader(dataset, loader_config, is_train, seed)
+        loaders[name] = _dataloader(dataset, loader_config, is_train, seed, (rank, world_size))
         logger.info("%s: %d utterances", name, len(dataset))
     return loaders
 
 
-def _dataloader(dataset: BaseDataset, config: DictConfig, is_train: bool, seed: int) -> DataLoader:
+def _dataloader(
+    dataset: BaseDataset,
+    config: DictConfig,
+    is_train: bool,
+    seed: int,
+    shard: tuple[int, int] = (0, 1),
+) -> DataLoader:
     options = OmegaConf.to_container(config, resolve=True)
     sampler_config = options.pop("train_batch_sampler", None)
     sort_by_duration = options.pop("sort_eval_by_duration", False)
@@ -137,10 +150,14 @@ def _dataloader(dataset: BaseDataset, config: DictConfig, is_train: bool, seed: 
             batch_sampler = instantiate(sampler_config)(durations=dataset.durations(), seed=seed)
         else:
             batch_sampler = ShuffledBatchSampler(len(dataset), batch_size, seed=seed)
+        batch_sampler.shard(*shard)
         return DataLoader(dataset, batch_sampler=batch_sampler, collate_fn=collate_fn, **options)
+    order = list(range(len(dataset)))
     if sort_by_duration:
-        durations = dataset.durations()
-        options["sampler"] = sorted(range(len(dataset)), key=durations.__getitem__)
+        order.sort(key=dataset.durations().__getitem__)
+    rank, world_size = shard
+    if world_size > 1 or sort_by_duration:
+        options["sampler"] = order[rank::world_size]
     return DataLoader(dataset, collate_fn=collate_fn, **options)
 
 

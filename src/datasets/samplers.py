@@ -11,6 +11,11 @@ more than once per pass): the caller moves to the next pass with `set_pass`, as
 pooled samplers shuffle the utterances, cut them into pools, sort each pool by duration, split
 it into batches (utterances of similar duration share a batch: less padding) and shuffle the
 order of all batches. They differ in how a sorted pool is split.
+
+Under torchrun, `shard(rank, world_size)` makes a sampler serve one rank's part: every rank
+arranges the same batches of a pass (the same seed), drops the last `len % world_size` of them
+and takes every `world_size`-th from its rank on. So each pass every rank gets the same number
+of batches, disjoint from the others', and the position counts this rank's batches.
 """
 
 import random
@@ -43,16 +48,26 @@ class ResumableBatchSampler(Sampler[list[ItemKey]], ABC):
         self.seed = seed
         self.pass_index = 0  # the pass `iter()` serves
         self.position = 0  # batches of it already consumed: `iter()` skips them
+        self.rank, self.world_size = 0, 1
         self._arranged: tuple[int, list[list[int]]] | None = None
+
+    def shard(self, rank: int, world_size: int) -> "ResumableBatchSampler":
+        """Serve rank `rank`'s share of every pass (see the module's docstring)."""
+        if world_size < 1 or not 0 <= rank < world_size:
+            raise ValueError(f"rank {rank} of world size {world_size} is not a rank")
+        self.rank, self.world_size, self._arranged = rank, world_size, None
+        return self
 
     @abstractmethod
     def arrange(self, rng: random.Random) -> list[list[int]]:
         """The batches (lists of dataset positions) of one pass, drawn from `rng` only."""
 
     def batches(self, pass_index: int) -> list[list[int]]:
-        """The batches of pass `pass_index` (computed once per pass)."""
+        """This rank's batches of pass `pass_index` (computed once per pass)."""
         if self._arranged is None or self._arranged[0] != pass_index:
-            self._arranged = pass_index, self.arrange(random.Random(f"{self.seed}-{pass_index}"))
+            arranged = self.arrange(random.Random(f"{self.seed}-{pass_index}"))
+            end = len(arranged) - len(arranged) % self.world_size
+            self._arranged = pass_index, arranged[self.rank : end : self.world_size]
         return self._arranged[1]
 
     def set_pass(self, pass_index: int) -> None:
@@ -145,13 +160,14 @@ class BucketBatchSampler(PooledBatchSampler):
         return batches
 
     def __len__(self) -> int:
-        """The same every pass: full batches per pool (plus partial ones without `drop_last`)."""
+        """The same every pass: full batches per pool (plus partial ones without `drop_last`),
+        this rank's share."""
         count = 0
         for start in range(0, len(self.durations), self.pool_size):
             pool = min(self.pool_size, len(self.durations) - start)
             full, rest = divmod(pool, self.batch_size)
             count += full + (rest > 0 and not self.drop_last)
-        return count
+        return count // self.world_size
 
 
 class DynamicBatchSampler(PooledBatchSampler):

@@ -156,6 +156,29 @@ class BaseWriter(ABC):
         return f"{self.stage}_{name}"
 
 
+class NullWriter(BaseWriter):
+    """Logs nothing: the writer of the ranks other than 0 under torchrun (rank 0 alone writes
+    the experiment)."""
+
+    def __init__(self, run_dir: str | Path, run_name: str | None = None, **_: Any) -> None:
+        super().__init__("", run_name, run_dir, None)
+
+    def _log_scalars(self, values: dict[str, float]) -> None:
+        pass
+
+    def _log_image(self, name: str, image: np.ndarray) -> None:
+        pass
+
+    def _log_audio(self, name: str, audio: np.ndarray, sample_rate: int) -> None:
+        pass
+
+    def _log_table(self, name: str, columns: list[str], rows: list[list[Any]]) -> None:
+        pass
+
+    def _finish(self) -> None:
+        pass
+
+
 def render_spectrograms(panels: Mapping[str, np.ndarray]) -> np.ndarray:
     """Draw (F, T) arrays (origin lower, no colorbar) as panels one above the other, titled by
     their keys (an empty title draws none), into a small RGB uint8 image."""

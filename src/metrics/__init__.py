@@ -11,7 +11,7 @@ from src.metrics.error_rates import (
     utterance_error_rates,
     word_edits,
 )
-from src.metrics.tracker import MetricTracker
+from src.metrics.tracker import MetricTracker, rates
 
 __all__ = [
     "CERMetric",
@@ -24,6 +24,7 @@ __all__ = [
     "corpus_edits",
     "corpus_error_rates",
     "error_rate",
+    "rates",
     "utterance_error_rates",
     "word_edits",
 ]

@@ -1,6 +1,9 @@
 """Layers that ignore padding, so an utterance gives the same outputs alone or in any batch."""
 
+from typing import Any
+
 import torch
+import torch.distributed as dist
 from torch import nn
 
 
@@ -17,6 +20,24 @@ def zero_padding(x: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
     return x.masked_fill(~valid.unsqueeze(1), 0)
 
 
+class SumOverRanks(torch.autograd.Function):
+    """All-reduce (sum) whose backward sums the gradients over the ranks too: the gradient of
+    the sum of every rank's loss."""
+
+    @staticmethod
+    def forward(ctx: Any, tensor: torch.Tensor, group: Any) -> torch.Tensor:
+        ctx.group = group
+        summed = tensor.clone()
+        dist.all_reduce(summed, group=group)
+        return summed
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor, None]:
+        summed = grad.clone()
+        dist.all_reduce(summed, group=ctx.group)
+        return summed, None
+
+
 class MaskedBatchNorm1d(nn.BatchNorm1d):
     """Batch norm of (B, C, T) over the valid frames only, padding zeroed on the way out.
 
@@ -25,7 +46,15 @@ class MaskedBatchNorm1d(nn.BatchNorm1d):
     variance, PyTorch's momentum rule, `momentum=None` for a cumulative average), so padding
     changes neither the outputs nor the stored state. Parameters and buffers are
     nn.BatchNorm1d's: state dicts load either way. Statistics are computed in fp32.
+
+    `synced` (set by `sync_batch_norm`, under torchrun): in training the statistics are those
+    of the valid frames of every rank's batch (sums and counts all-reduced, differentiably),
+    as if one process normalised the union of the batches. Every rank must then run the same
+    training forwards (DDP's steps do); evaluation stays per rank.
     """
+
+    synced = False
+    process_group: Any = None
 
     def forward(self, x: torch.Tensor, valid: torch.Tensor | None = None) -> torch.Tensor:  # type: ignore[override]
         if x.dim() != 3:
@@ -39,10 +68,13 @@ class MaskedBatchNorm1d(nn.BatchNorm1d):
         frames = x.float()
         mask = valid.unsqueeze(1)
         if self.training or not self.track_running_stats:
-            count = mask.sum().clamp_min(1)
-            mean = frames.masked_fill(~mask, 0).sum((0, 2)) / count
+            sums = self._over_ranks(
+                torch.cat([frames.masked_fill(~mask, 0).sum((0, 2)), mask.sum().reshape(1)])
+            )
+            count = sums[-1].clamp_min(1)
+            mean = sums[:-1] / count
             centred = (frames - mean[:, None]).masked_fill(~mask, 0)
-            var = centred.pow(2).sum((0, 2)) / count
+            var = self._over_ranks(centred.pow(2).sum((0, 2))) / count
             if self.training and self.track_running_stats:
                 self._update_running_stats(mean, var, count)
         else:
@@ -51,6 +83,12 @@ class MaskedBatchNorm1d(nn.BatchNorm1d):
         if self.affine:
             normed = normed * self.weight[:, None] + self.bias[:, None]
         return normed.masked_fill(~mask, 0).to(x.dtype)
+
+    def _over_ranks(self, sums: torch.Tensor) -> torch.Tensor:
+        """`sums` summed over the ranks when synced and training (gradients flow back)."""
+        if self.synced and self.training and dist.is_initialized():
+            return SumOverRanks.apply(sums, self.process_group)
+        return sums
 
     @torch.no_grad()
     def _update_running_stats(
@@ -77,3 +115,12 @@ class MaskedBatchNorm2d(MaskedBatchNorm1d):
             valid = valid.unsqueeze(1).expand(batch, freq, time).reshape(batch, freq * time)
         flat = super().forward(x.reshape(batch, channels, freq * time), valid)
         return flat.reshape(batch, channels, freq, time)
+
+
+def sync_batch_norm(model: nn.Module, process_group: Any = None) -> int:
+    """Make every masked batch norm of `model` normalise over all ranks' valid frames in
+    training (torch's `SyncBatchNorm` cannot leave padding out); the number of layers synced."""
+    layers = [module for module in model.modules() if isinstance(module, MaskedBatchNorm1d)]
+    for layer in layers:
+        layer.synced, layer.process_group = True, process_group
+    return len(layers)

@@ -12,8 +12,9 @@ import torch
 from torch import nn
 
 from src.trainer.averaging import ExponentialMovingAverage
-from src.trainer.budget import TimeBudget
+from src.trainer.budget import TIMED_STEPS, WARM_UP_STEPS, TimeBudget
 from src.trainer.config import TrainerConfig
+from src.trainer.distributed import Distributed
 from src.trainer.signals import StopRequests, TrainingInterrupted
 from src.utils.checkpoint import load_checkpoint, save_checkpoint
 from src.utils.files import temporary_files
@@ -43,7 +44,10 @@ class BaseTrainer(ABC):
     stored in every checkpoint with the vocabulary. While training, SIGINT and SIGTERM stop the
     run at the next safe point (after the current step or validation batch) with
     `interrupted.pth`, from which a resume continues as if nothing happened; temporaries of a
-    save killed earlier in `run_dir` are removed at start."""
+    save killed earlier in `run_dir` are removed at start.
+
+    Under torchrun (`dist`) every rank runs the same epochs and takes part in each save (the
+    per-rank state is gathered), and rank 0 alone writes the files."""
 
     # what `resume` needs from a checkpoint (older versions' lack some: not resumable)
     resume_keys: tuple[str, ...] = (
@@ -71,11 +75,13 @@ class BaseTrainer(ABC):
         config: dict[str, Any],
         vocab: list[str],
         text_encoder_state: dict[str, Any] | None = None,
+        dist: Distributed | None = None,
         make_lr_scheduler: Callable[[int], Any] | None = None,
     ) -> None:
         """`make_lr_scheduler(total_steps)` rebuilds the schedule for another number of steps
         (a run fitted to `trainer.max_minutes`)."""
         self.settings = settings
+        self.dist = dist or Distributed()
         self.model = model
         self.optimizer = optimizer
         self.lr_scheduler = lr_scheduler
@@ -94,7 +100,7 @@ class BaseTrainer(ABC):
         self.epoch = 1  # the epoch in progress (or next to run)
         self.step = 0  # optimizer steps taken in the whole run
         self.step_in_epoch = 0
-        self.stop = StopRequests()
+        self.stop = StopRequests(self.dist.agree_stop if self.dist.enabled else None)
         self.validating = False  # between the epoch's last step and the end of its validation
         self._rng_after_steps: dict[str, Any] | None = None
         self.make_lr_scheduler = make_lr_scheduler
@@ -105,8 +111,16 @@ class BaseTrainer(ABC):
         self.budget_fitted = settings.max_minutes is None
         self.budget_spent = 0.0  # seconds of the budget an interrupted run had used
         self.schedule_steps: int | None = None  # a fitted run's schedule length
+        measuring = WARM_UP_STEPS + TIMED_STEPS
+        if (
+            not self.budget_fitted
+            and make_lr_scheduler
+            and self.n_epochs * self.epoch_len < measuring
+        ):
+            self.lr_scheduler = make_lr_scheduler(measuring)  # lasts until the first plan
         self.kept_epochs: dict[int, float] = {}  # epoch_<N>.pth -> its monitored value
-        self._remove_stale_temporaries()
+        if self.dist.is_main:
+            self._remove_stale_temporaries()
 
     @abstractmethod
     def train_epoch(self) -> dict[str, float]:
@@ -138,7 +152,9 @@ class BaseTrainer(ABC):
     def _set_epoch_len(self, epoch_len: int, schedule_steps: int) -> None:
         """The run's epochs are now `epoch_len` steps and `schedule_steps` in all: the
         schedule (OneCycle: `steps_per_epoch` in its config) is rebuilt for them and advanced
-        to the current step."""
+        to the current step. Under torchrun rank 0's plan sizes every rank's epochs (every
+        rank plans at the same step), so that all run as many steps."""
+        epoch_len, schedule_steps = self.dist.broadcast((epoch_len, schedule_steps))
         self.epoch_len = epoch_len
         if self.make_lr_scheduler is not None:
             self.schedule_steps = schedule_steps
@@ -216,13 +232,20 @@ class BaseTrainer(ABC):
             self.not_improved_count += 1
         return self.early_stop is not None and self.not_improved_count >= self.early_stop
 
-    def state_dict(self, epoch_done: bool = False) -> dict[str, Any]:
-        """Everything that decides the next step. During validation: the state as of the end
+    def rank_state(self) -> dict[str, Any]:
+        """What differs between ranks: the random generators. During validation: as of the end
         of the epoch's training steps (a resume re-runs the validation)."""
+        return {"rng": self._rng_after_steps if self.validating else rng_states()}
+
+    def state_dict(self, epoch_done: bool = False) -> dict[str, Any]:
+        """Everything that decides the next step. Under torchrun, `ranks` holds every rank's
+        `rank_state()` (gathered: a collective, every rank calls this), rank 0's also at the
+        top level, where a single process reads it."""
         epoch = self.epoch + 1 if epoch_done else self.epoch
         text_encoder = (
             {} if self.text_encoder_state is None else {"text_encoder": self.text_encoder_state}
         )
+        ranks = self.dist.gather(self.rank_state())
         return {
             "model": self.model.state_dict(),
             "optimizer": self.optimizer.state_dict(),
@@ -233,7 +256,8 @@ class BaseTrainer(ABC):
             "step_in_epoch": 0 if epoch_done else self.step_in_epoch,
             "monitor_best": self.monitor_best,
             "not_improved_count": self.not_improved_count,
-            "rng": self._rng_after_steps if self.validating else rng_states(),
+            **ranks[0],
+            **({"ranks": ranks} if self.dist.enabled else {}),
             "epoch_len": self.epoch_len,
             "budget_fitted": self.budget_fitted,
             "budget_spent": self.budget.elapsed() if self.budget is not None else 0.0,
@@ -248,10 +272,13 @@ class BaseTrainer(ABC):
     def save(self, name: str, epoch_done: bool = False) -> Path:
         """Write `run_dir/name` atomically. A failed write (a full disk) leaves the previous
         file intact and stops the run with `CheckpointSaveError` saying so: training on
-        without checkpoints would only lose more work."""
+        without checkpoints would only lose more work. Every rank calls it; rank 0 writes."""
         path = self.run_dir / name
+        state = self.state_dict(epoch_done)
+        if not self.dist.is_main:
+            return path
         try:
-            save_checkpoint(self.state_dict(epoch_done), path)
+            save_checkpoint(state, path)
         except OSError as error:
             kept = f"the previous {name} is intact" if path.is_file() else f"no {name} existed"
             message = (
@@ -266,7 +293,7 @@ class BaseTrainer(ABC):
     def _keep_epoch(self, logs: dict[str, float]) -> None:
         """Write this epoch's weights as `epoch_<N>.pth` (what inference and `python -m
         src.average` need, with the monitored value), then keep only the last `keep_epochs`
-        and the best `keep_epochs` of them."""
+        and the best `keep_epochs` of them (rank 0 writes; every rank keeps the account)."""
         value = logs.get(self.monitor_key, math.nan)
         state = {
             "model": self.model.state_dict(),
@@ -280,14 +307,16 @@ class BaseTrainer(ABC):
             "step": self.step,
             "monitor": {self.monitor_key: value},
         }
-        save_checkpoint(state, self.run_dir / f"epoch_{self.epoch}.pth")
+        if self.dist.is_main:
+            save_checkpoint(state, self.run_dir / f"epoch_{self.epoch}.pth")
         self.kept_epochs[self.epoch] = value
         count = self.settings.keep_epochs
         scored = [epoch for epoch, score in self.kept_epochs.items() if not math.isnan(score)]
         best = sorted(scored, key=self.kept_epochs.__getitem__, reverse=self.monitor_mode == "max")
         keep = set(sorted(self.kept_epochs)[-count:]) | set(best[:count])
         for epoch in sorted(set(self.kept_epochs) - keep):
-            (self.run_dir / f"epoch_{epoch}.pth").unlink(missing_ok=True)
+            if self.dist.is_main:
+                (self.run_dir / f"epoch_{epoch}.pth").unlink(missing_ok=True)
             del self.kept_epochs[epoch]
 
     def _remove_stale_temporaries(self) -> None:
@@ -333,7 +362,25 @@ class BaseTrainer(ABC):
         self.step_in_epoch = state["step_in_epoch"]
         self.monitor_best = state["monitor_best"]
         self.not_improved_count = state["not_improved_count"]
+        self.load_rank_state(self._own_rank_state(state))
+
+    def load_rank_state(self, state: dict[str, Any]) -> None:
         set_rng_states(state["rng"])
+
+    def _own_rank_state(self, state: dict[str, Any]) -> dict[str, Any]:
+        """This rank's part of a checkpoint's per-rank state. Written by another number of
+        processes, rank 0's is taken (the run continues, not exactly: the data is sharded
+        differently)."""
+        ranks = state.get("ranks", [state])
+        if len(ranks) == self.dist.world_size:
+            return ranks[self.dist.rank]
+        logger.warning(
+            "the checkpoint was written by %d processes, this run has %d: it continues from "
+            "rank 0's data position and random generators (not an exact resume)",
+            len(ranks),
+            self.dist.world_size,
+        )
+        return ranks[0]
 
     def load_pretrained(self, path: str | Path) -> None:
         """Weights only: a fresh optimizer, schedule and step count."""

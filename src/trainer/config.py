@@ -29,8 +29,10 @@ class TrainerConfig(RuntimeConfig):
     n_epochs: int = 50
     epoch_len: int = 500  # optimizer steps per epoch (iteration-based epochs)
     grad_clip_norm: float | None = 400.0
+    grad_accum_steps: int = 1  # micro-batches per optimizer step (losses divided by it)
     max_bad_steps: int = 50  # skipped steps in a row (non-finite, out of memory) that stop the run
     log_step: int = 50
+    train_metrics_every: int = 50  # decode and score a train batch every N steps (and the last)
     log_examples: int = 4
     log_augmentations: int = 2  # train utterances logged clean vs augmented each epoch; 0 = off
     train_partition: str = "train"
@@ -47,6 +49,8 @@ class TrainerConfig(RuntimeConfig):
     run_name: str = MISSING
     resume_from: str | None = None  # a checkpoint to continue exactly
     from_pretrained: str | None = None  # a checkpoint whose weights only are loaded
+    sync_batch_norm: bool = False  # torchrun: batch statistics over every rank's valid frames
+    dist_timeout_s: float = 600.0  # torchrun: a collective waiting longer fails, never hangs
 
 
 @dataclass

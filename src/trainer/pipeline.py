@@ -5,6 +5,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from src.trainer.distributed import unwrap
 from src.utils.runtime import autocast, seeded
 
 Batch = dict[str, Any]
@@ -54,8 +55,9 @@ class BatchPipeline:
                     batch.update(augmentation(**batch))
         else:
             batch.update(self.features(**batch))
+        model = self.model if train else unwrap(self.model)  # DDP's wrapper: training only
         with autocast(self.device, self.amp):
-            batch.update(self.model(**batch))
+            batch.update(model(**batch))
         return batch
 
     def decode(self, batch: Batch, names: list[str] | None = None, n_best: int = 1) -> Batch:

@@ -9,16 +9,21 @@ from typing import Any, TypeVar
 import torch
 from hydra.utils import get_class, instantiate
 from omegaconf import DictConfig, OmegaConf
+from torch import nn
+from torch.nn.parallel import DistributedDataParallel
 
 from src.datasets.base_dataset import OutputLength
 from src.datasets.loaders import build_dataloaders
 from src.datasets.transcripts import training_transcripts
 from src.decoding import build_decoders
+from src.logger import NullWriter
 from src.metrics import build_metrics
 from src.model import CTCModel, build_model
+from src.model.masking import sync_batch_norm
 from src.text_encoder import build_text_encoder
 from src.trainer.base_trainer import parse_monitor
 from src.trainer.config import InferencerConfig, RuntimeConfig, TrainerConfig
+from src.trainer.distributed import Distributed, init_distributed
 from src.trainer.inferencer import Inferencer
 from src.trainer.pipeline import BatchPipeline
 from src.trainer.restore import load_trained_model
@@ -103,6 +108,10 @@ def fused_on_cuda(optimizer: DictConfig, device: torch.device) -> dict[str, bool
 def check_trainer_settings(settings: TrainerConfig, cfg: DictConfig) -> None:
     """Names the trainer refers to must exist: fail before any setup work, not after the
     first training epoch."""
+    for setting in ("log_step", "train_metrics_every", "grad_accum_steps"):
+        value = getattr(settings, setting)
+        if value < 1:
+            raise ValueError(f"trainer.{setting} must be at least 1, got {value}")
     for setting in ("train_decoders", "eval_decoders"):
         unknown = sorted(set(getattr(settings, setting)) - set(cfg.decoders))
         if unknown:
@@ -161,13 +170,36 @@ def check_run_dir(settings: TrainerConfig) -> None:
     )
 
 
+def distributed_model(
+    model: nn.Module, settings: TrainerConfig, dist: Distributed, device: torch.device
+) -> nn.Module:
+    """Under torchrun: `model` on this rank's device in DistributedDataParallel (batch norm
+    synced across ranks with `trainer.sync_batch_norm`); else `model` itself."""
+    if not dist.enabled:
+        return model
+    if settings.sync_batch_norm:
+        logger.info("trainer.sync_batch_norm: %d batch norm layers synced", sync_batch_norm(model))
+    device_ids = [device.index] if device.type == "cuda" else None
+    return DistributedDataParallel(model.to(device), device_ids=device_ids)
+
+
 def build_trainer(cfg: DictConfig) -> Trainer:
+    """Under torchrun (`WORLD_SIZE` > 1) every rank calls it: it joins the process group and
+    builds this rank's share of the data, the model in DistributedDataParallel, and the
+    experiment writer on rank 0 only."""
     settings = typed(TrainerConfig, cfg.trainer)
     check_trainer_settings(settings, cfg)
     device, amp = prepare_runtime(settings)
+    dist = init_distributed(settings.dist_timeout_s, device.type)
+    device = dist.device(device)
     text_encoder = build_text_encoder(
         cfg.text_encoder, lambda: training_transcripts(cfg.datasets[settings.train_partition])
     )
+    if len({tuple(vocab) for vocab in dist.gather(text_encoder.vocab)}) > 1:
+        raise RuntimeError(
+            "the ranks built different vocabularies (a text encoder learnt per rank that is not "
+            "deterministic?): learn it once and load it on every rank"
+        )
     features = build_features(cfg.transforms.features)
     augmentations = build_augmentations(cfg.transforms)
     train_wave_augs = augmentations["wave"].get(settings.train_partition, [])
@@ -187,10 +219,19 @@ def build_trainer(cfg: DictConfig) -> Trainer:
         skip_bad_audio=True,
         seed=settings.seed,
         device_type=device.type,
+        rank=dist.rank,
+        world_size=dist.world_size,
+        local_processes=dist.local_world_size,
     )
     decoders = build_decoders(cfg.decoders, text_encoder)
     pipeline = BatchPipeline(
-        model, features, device, amp, decoders, train_spec_augs, train_batch_augs
+        distributed_model(model, settings, dist, device),
+        features,
+        device,
+        amp,
+        decoders,
+        train_spec_augs,
+        train_batch_augs,
     )
     optimizer = instantiate(
         cfg.optimizer,
@@ -206,7 +247,7 @@ def build_trainer(cfg: DictConfig) -> Trainer:
 
     run_dir = Path(settings.save_dir) / settings.run_name
     config = OmegaConf.to_container(cfg, resolve=True)
-    writer = instantiate(cfg.writer, _partial_=True)(
+    writer = (instantiate(cfg.writer, _partial_=True) if dist.is_main else NullWriter)(
         run_dir=run_dir, run_name=settings.run_name, config=config
     )
     if not (train_wave_augs or train_batch_augs or train_spec_augs):
@@ -229,6 +270,7 @@ def build_trainer(cfg: DictConfig) -> Trainer:
         vocab=text_encoder.vocab,
         text_encoder_state=text_encoder.checkpoint_state(),
         make_lr_scheduler=make_lr_scheduler,
+        dist=dist,
     )
     if settings.resume_from:
         trainer.resume(settings.resume_from)

@@ -4,7 +4,7 @@ before pre-empting a job)."""
 import logging
 import signal
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from types import FrameType, TracebackType
 from typing import TypeVar
@@ -33,10 +33,16 @@ class StopRequests:
     calls `check()` at its safe points (between steps, between validation batches), which
     raises `TrainingInterrupted` once one came. A second signal raises `KeyboardInterrupt` at
     once: an abort, with nothing saved. The handlers are installed only in the main thread
-    (where Python delivers signals) and the previous ones are restored on exit."""
+    (where Python delivers signals) and the previous ones are restored on exit.
 
-    def __init__(self) -> None:
+    `agree` (several processes: every rank's received signal -> the one all of them act on)
+    makes `check()` a collective: every rank stops at the same check once any rank got a
+    signal, and none stops alone. Iterating `until_stopped` then checks only before the first
+    item (ranks may hold different numbers of items, e.g. validation shards)."""
+
+    def __init__(self, agree: Callable[[int], int] | None = None) -> None:
         self.received: int | None = None
+        self.agree = agree
         self._previous: dict[int, object] = {}
 
     def __enter__(self) -> "StopRequests":
@@ -64,17 +70,21 @@ class StopRequests:
         logger.warning("%s: stopping at the next safe point (send it again to abort)", name)
 
     def check(self) -> None:
-        if self.received is not None:
-            raise TrainingInterrupted(self.received)
+        signum = self.received or 0
+        if self.agree is not None:
+            signum = self.agree(signum)
+        if signum:
+            raise TrainingInterrupted(signum)
 
     @contextmanager
     def fetching(self) -> Iterator[None]:
         """Around a fetch from DataLoader workers, which end on SIGTERM too: a failure after a
-        stop request is that stop (nothing was updated while waiting for the batch)."""
+        stop request is that stop (nothing was updated while waiting for the batch). With
+        `agree`, it stays an error: one rank must not stop alone."""
         try:
             yield
         except Exception as error:
-            if self.received is None:
+            if self.received is None or self.agree is not None:
                 raise
             raise TrainingInterrupted(self.received) from error
 
@@ -85,7 +95,8 @@ class StopRequests:
         with self.fetching():
             iterator = iter(items)
         while True:
-            self.check()
+            if self.agree is None:
+                self.check()
             with self.fetching():
                 item = next(iterator, StopIteration)
             if item is StopIteration:

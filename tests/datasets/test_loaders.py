@@ -78,6 +78,28 @@ def test_each_batching_choice_serves_every_training_utterance(manifest, override
     assert [batch["id"] for batch in val] == [[str(i) for i in range(s, s + 4)] for s in (0, 4, 8)]
 
 
+def test_sharded_loaders_split_train_batches_and_eval_utterances_across_ranks(manifest):
+    """Two ranks: two training batches each of the three, disjoint; every validation utterance
+    on exactly one rank, each rank's share still shortest first."""
+    cfg = manifest_config(manifest, "dataloader=random", "dataloader.batch_size=3")
+    ranks = [
+        build_dataloaders(
+            cfg.datasets,
+            cfg.dataloader,
+            ENCODER,
+            ["train", "val"],
+            train_partition="train",
+            rank=rank,
+            world_size=2,
+        )
+        for rank in range(2)
+    ]
+    train = [[int(i) for batch in loaders["train"] for i in batch["id"]] for loaders in ranks]
+    assert [len(ids) for ids in train] == [6, 6] and not set(train[0]) & set(train[1])
+    val = [[int(i) for batch in loaders["val"] for i in batch["id"]] for loaders in ranks]
+    assert val == [list(range(0, 12, 2)), list(range(1, 12, 2))]
+
+
 class RandomDraws(torch.utils.data.Dataset):
     """Each item's `audio` holds one draw from `random`, numpy and torch of the process that
     loads it."""

@@ -147,3 +147,43 @@ def test_an_item_key_draws_from_seed_pass_and_index_only():
     assert key.rng().random() == again.rng().random()
     others = [ItemKey(5, 1, 2), ItemKey(4, 2, 2), ItemKey(4, 1, 3)]
     assert len({k.rng().random() for k in [key, *others]}) == 4
+
+
+@pytest.mark.parametrize("make", SAMPLERS, ids=["shuffled", "bucket", "dynamic"])
+@pytest.mark.parametrize("world_size", [2, 3])
+def test_sharded_samplers_give_ranks_equal_disjoint_deterministic_batches(make, world_size):
+    """Every rank: the same number of batches each pass (len() exact), none shared, together
+    the pass's batches less at most world_size - 1; the same shards from a fresh sampler."""
+    whole = make()
+    for pass_index in range(3):
+        whole.set_pass(pass_index)
+        everything = [[key.index for key in batch] for batch in whole]
+        shards = []
+        for rank in range(world_size):
+            sampler = make().shard(rank, world_size)
+            sampler.set_pass(pass_index)
+            assert len(sampler) == len(everything) // world_size
+            shards.append(next_pass(sampler))
+        assert {len(shard) for shard in shards} == {len(everything) // world_size}
+        served = [batch for shard in shards for batch in shard]
+        indices = [index for batch in served for index in batch]
+        assert len(indices) == len(set(indices))  # disjoint
+        assert sorted(served) == sorted(everything[: len(served)])
+        again = make().shard(1, world_size)
+        again.set_pass(pass_index)
+        assert next_pass(again) == shards[1]
+
+
+@pytest.mark.parametrize("make", SAMPLERS, ids=["shuffled", "bucket", "dynamic"])
+def test_a_sharded_sampler_resumes_at_its_pass_and_position(make):
+    sampler = make().shard(1, 2)
+    sampler.set_pass(2)
+    served = list(sampler)
+    resumed = make().shard(1, 2)
+    resumed.load_state_dict({"pass": 2, "position": 3})
+    assert list(resumed) == served[3:]
+
+
+def test_a_rank_outside_the_world_is_an_error():
+    with pytest.raises(ValueError, match="is not a rank"):
+        ShuffledBatchSampler(10, 2).shard(2, 2)

@@ -1,6 +1,7 @@
 """Hand-computed word/character edit counts and corpus-level WER/CER aggregation."""
 
 import pytest
+import torch
 
 from src.metrics.error_rates import (
     CERMetric,
@@ -12,7 +13,7 @@ from src.metrics.error_rates import (
     utterance_error_rates,
     word_edits,
 )
-from src.metrics.tracker import MetricTracker
+from src.metrics.tracker import MetricTracker, rates
 
 
 @pytest.mark.parametrize(
@@ -115,20 +116,38 @@ def test_tracker_aggregates_corpus_level_rates_across_batches():
             )
 
     # Corpus level: total edits / total reference units.
-    assert tracker.avg("WER_(Argmax)") == pytest.approx((3 + 4) / (8 + 4))  # 7/12 = 0.583
-    assert tracker.avg("CER_(Argmax)") == pytest.approx((5 + 10) / (23 + 16))  # 15/39 = 0.385
-    assert tracker.result() == pytest.approx({"WER_(Argmax)": 7 / 12, "CER_(Argmax)": 15 / 39})
+    assert tracker.result()["WER_(Argmax)"] == pytest.approx((3 + 4) / (8 + 4))  # 7/12 = 0.583
+    assert tracker.result()["CER_(Argmax)"] == pytest.approx((5 + 10) / (23 + 16))  # 15/39
+    assert tracker.totals() == {"WER_(Argmax)": (7, 12), "CER_(Argmax)": (15, 39)}
 
     # ... which is neither the mean of per-utterance rates nor the mean of per-batch rates.
     pairs = [pair for refs, hyps in BATCHES for pair in zip(refs, hyps, strict=True)]
     per_utterance = [utterance_error_rates(*pair)[0] for pair in pairs]
     per_batch = [corpus_error_rates(*batch)[0] for batch in BATCHES]
-    assert tracker.avg("WER_(Argmax)") != pytest.approx(sum(per_utterance) / len(per_utterance))
-    assert tracker.avg("WER_(Argmax)") != pytest.approx(sum(per_batch) / len(per_batch))
+    wer = tracker.result()["WER_(Argmax)"]
+    assert wer != pytest.approx(sum(per_utterance) / len(per_utterance))
+    assert wer != pytest.approx(sum(per_batch) / len(per_batch))
 
     tracker.reset()
     assert tracker.result() == {}
-    assert tracker.avg("WER_(Argmax)") == 0.0  # no data: zero, not a division error
+    assert rates({"WER_(Argmax)": (0, 0)}) == {"WER_(Argmax)": 0.0}  # no data: not an error
+
+
+def test_tracker_sums_tensors_where_they_are_and_numbers_beside_them():
+    """Losses arrive as device tensors every step: summed as float64 tensors (no read), mixed
+    with plain counts, read together once; a checkpoint's plain totals continue the sums."""
+    tracker = MetricTracker()
+    for loss, size in ((torch.tensor(0.5), 4), (torch.tensor(1.25), 2)):
+        tracker.update("loss", loss * size, size)
+    tracker.update("WER", 3, 8)
+    numerator = tracker._totals["loss"][0]
+    assert torch.is_tensor(numerator) and numerator.dtype == torch.float64
+    assert tracker.totals() == {"loss": (4.5, 6.0), "WER": (3.0, 8.0)}
+    assert tracker.result() == {"loss": 0.75, "WER": 3 / 8}
+    resumed = MetricTracker()
+    resumed.load_state_dict(tracker.state_dict())
+    resumed.update("loss", torch.tensor(1.5), 1)
+    assert resumed.totals()["loss"] == (6.0, 7.0)
 
 
 def test_utterance_error_rates_by_hand():

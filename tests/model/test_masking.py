@@ -2,9 +2,16 @@
 
 import pytest
 import torch
+import torch.distributed as dist
+import torch.multiprocessing as mp
 from torch import nn
 
-from src.model.masking import MaskedBatchNorm1d, conv_output_lengths
+from src.model.masking import (
+    MaskedBatchNorm1d,
+    MaskedBatchNorm2d,
+    conv_output_lengths,
+    sync_batch_norm,
+)
 
 
 def test_without_padding_it_is_batch_norm_in_training_and_evaluation():
@@ -73,3 +80,47 @@ def test_conv_output_lengths_are_pytorchs(kernel, stride, padding, dilation):
             int(conv_output_lengths(torch.tensor(length), kernel, stride, padding, dilation))
             == expected
         )
+
+
+def padded_batch() -> tuple[torch.Tensor, torch.Tensor]:
+    """(4, 2, 3, 12) feature maps, lengths 12, 5, 9, 3, junk in the padding."""
+    generator = torch.Generator().manual_seed(0)
+    valid = torch.arange(12) < torch.tensor([12, 5, 9, 3])[:, None]
+    x = torch.randn(4, 2, 3, 12, generator=generator) * 2 + 1
+    return x.masked_fill(~valid[:, None, None], 1e3), valid
+
+
+def synced_rank(rank: int, init_file: str, results: dict) -> None:
+    """One of two gloo ranks: a synced layer on its half of `padded_batch`, two training
+    steps; its outputs, input gradients and running statistics into `results`."""
+    dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=2)
+    try:
+        layer = MaskedBatchNorm2d(2)
+        assert sync_batch_norm(nn.Sequential(layer)) == 1
+        x, valid = padded_batch()
+        x, valid = x[2 * rank : 2 * rank + 2].requires_grad_(), valid[2 * rank : 2 * rank + 2]
+        for _ in range(2):
+            output = layer(x, valid)
+        (output * torch.arange(12.0)).sum().backward()
+        results[rank] = (output.detach(), x.grad, layer.running_mean, layer.running_var)
+    finally:
+        dist.destroy_process_group()
+
+
+def test_synced_batch_norm_on_two_ranks_equals_one_process_on_the_union(tmp_path):
+    """Statistics over both ranks' valid frames: outputs, gradients (the loss summed over the
+    ranks) and running statistics as one layer on the whole batch gives."""
+    results = mp.Manager().dict()
+    mp.spawn(synced_rank, args=(str(tmp_path / "init"), results), nprocs=2)
+    layer = MaskedBatchNorm2d(2)
+    x, valid = padded_batch()
+    x.requires_grad_()
+    for _ in range(2):
+        output = layer(x, valid)
+    (output * torch.arange(12.0)).sum().backward()
+    expected = (output.detach(), x.grad, layer.running_mean, layer.running_var)
+    for index, name in enumerate(["outputs", "input gradients"]):
+        got = torch.cat([results[0][index], results[1][index]])
+        torch.testing.assert_close(got, expected[index], msg=name)
+    for rank in range(2):
+        torch.testing.assert_close(results[rank][2:], expected[2:])

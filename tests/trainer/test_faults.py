@@ -23,11 +23,11 @@ def manifests(tmp_path_factory):
 
 def test_a_non_finite_step_is_skipped_counted_and_logged(manifests, tmp_path, caplog):
     trainer = build_trainer(tiny_run_config(manifests, tmp_path))
-    trainer.train_step(next(trainer.train_batches))  # one real step: optimizer state exists
+    trainer.train_step([next(trainer.train_batches)])  # one real step: optimizer state exists
     before = training_state(trainer)
     poison_loss(trainer, calls={1})
     with caplog.at_level(logging.WARNING):
-        assert trainer.train_step(next(trainer.train_batches)) is None
+        assert trainer.train_step([next(trainer.train_batches)]) is None
     assert same_state(training_state(trainer), before)
     assert all(parameter.grad is None for parameter in trainer.model.parameters())
     assert trainer.skipped_steps == {"nonfinite": 1, "oom": 0}
@@ -46,19 +46,19 @@ def test_fp16_an_overflowed_step_leaves_the_schedule_where_it_was(manifests, tmp
     either, and the scale backs off."""
     trainer = build_trainer(tiny_run_config(manifests, tmp_path, "trainer.amp=fp16"))
     assert trainer.scaler.is_enabled()
-    while trainer.train_step(next(trainer.train_batches)) is None:
+    while trainer.train_step([next(trainer.train_batches)]) is None:
         pass  # the first scales overflow: they are counted as skipped steps too
     skipped = trainer.skipped_steps["nonfinite"]
     before, scale = training_state(trainer), trainer.scaler.get_scale()
     parameter = next(trainer.model.parameters())
     hook = parameter.register_hook(lambda grad: torch.full_like(grad, float("inf")))
-    assert trainer.train_step(next(trainer.train_batches)) is None
+    assert trainer.train_step([next(trainer.train_batches)]) is None
     hook.remove()
     assert same_state(training_state(trainer), before)
     assert trainer.scaler.get_scale() == scale / 2
     assert trainer.skipped_steps["nonfinite"] == skipped + 1
     epoch = trainer.lr_scheduler.last_epoch
-    assert trainer.train_step(next(trainer.train_batches)) is not None
+    assert trainer.train_step([next(trainer.train_batches)]) is not None
     assert trainer.lr_scheduler.last_epoch == epoch + 1
     trainer.writer.finish()
 

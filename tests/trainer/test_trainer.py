@@ -3,6 +3,8 @@
 import os
 import random
 import signal
+import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -11,6 +13,7 @@ from src.trainer.config import TrainerConfig
 from src.trainer.setup import build_trainer, check_trainer_settings, typed
 from src.trainer.signals import TrainingInterrupted
 from src.utils.checkpoint import load_checkpoint
+from tests.conftest import REPO_ROOT
 from tests.interrupts import tone_corpus
 from tests.tiny_model import tiny_run_config
 
@@ -223,3 +226,99 @@ def test_fp32_runs_with_fixed_threads_are_bit_reproducible(manifests, tmp_path):
     assert all(torch.equal(first[name], second[name]) for name in first)
     other_seed = final_weights(manifests, tmp_path / "c", *overrides, "trainer.seed=2")
     assert not all(torch.equal(first[name], other_seed[name]) for name in first)
+
+
+def test_a_step_reads_the_host_once_and_train_batches_are_decoded_on_metric_steps_only(
+    manifests, tmp_path, monkeypatch
+):
+    """The loss and the gradient norm stay tensors; the step's one host read is its skip
+    decision. Train batches are decoded and scored every `train_metrics_every` steps (default
+    `log_step`) and at the epoch's last step, once for both trackers."""
+    trainer = build_trainer(
+        tiny_run_config(manifests, tmp_path, "trainer.epoch_len=7", "trainer.log_step=3")
+    )
+    assert trainer.train_metrics_every == 3
+    reads = []  # (module, method) of every host read made by the project's own code
+
+    def spy(name):
+        real = getattr(torch.Tensor, name)
+
+        def read(self, *args):
+            caller = Path(sys._getframe(1).f_code.co_filename)
+            if caller.is_relative_to(REPO_ROOT / "src"):
+                reads.append((caller.name, name))
+            return real(self, *args)
+
+        return read
+
+    batch = next(trainer.train_batches)
+    for name in ("item", "tolist", "cpu", "numpy", "__float__", "__int__", "__bool__"):
+        monkeypatch.setattr(torch.Tensor, name, spy(name))
+    step = trainer.train_step([batch])
+    assert reads == [("trainer.py", "item")]
+    assert step.loss_sum.requires_grad is False and step.grad_norm.dim() == 0
+    monkeypatch.undo()
+    decoded_at, scored = [], []
+    decode = trainer.pipeline.decode
+    monkeypatch.setattr(
+        trainer.pipeline,
+        "decode",
+        lambda batch, *args: decoded_at.append(trainer.step) or decode(batch, *args),
+    )
+
+    def scoring(metric):
+        def score(**batch):
+            scored.append(trainer.step)
+            return metric(**batch)
+
+        score.name = metric.name
+        return score
+
+    metrics = trainer.metrics["train"]
+    trainer.metrics["train"] = [scoring(metric) for metric in metrics]
+    logs = trainer.train_epoch()
+    trainer.writer.finish()
+    assert decoded_at == [3, 6, 7]  # after steps 3 and 6, and the epoch's last
+    assert scored == [step for step in decoded_at for _ in metrics]  # once per step each
+    assert {f"train_{metric.name}" for metric in metrics} <= set(logs)
+
+
+def test_gradient_accumulation_equals_one_batch_of_all_the_micro_batches(tmp_path):
+    """Two micro-batches of 3 per step end with the weights of steps on batches of 6: the same
+    utterances (plain shuffled batches: the order cut into 3s or 6s), a model without batch
+    norm (its statistics would see each micro-batch alone) and tones of one duration (torch's
+    centred STFT reflects the end of a batch's longest utterance, zeros after the others': a
+    last frame that depends on the batch)."""
+    manifests = tone_corpus(tmp_path / "tones", seconds=0.5)
+    baseline = [
+        "model=baseline",
+        "model.hidden=16",
+        "transforms=logmel",  # no speed perturbation: every tone keeps its length
+        "dataloader=random",
+        "trainer.epoch_len=2",
+    ]
+    accumulated = build_trainer(
+        tiny_run_config(
+            manifests,
+            tmp_path / "accumulated",
+            "dataloader.batch_size=3",
+            "trainer.grad_accum_steps=2",
+            *baseline,
+            model=[],
+        )
+    )
+    whole = build_trainer(
+        tiny_run_config(
+            manifests, tmp_path / "whole", "dataloader.batch_size=6", *baseline, model=[]
+        )
+    )
+    assert len(accumulated.train_loader.dataset) == 12  # 4 batches of 3 per pass, 2 of 6
+    for trainer in (accumulated, whole):
+        trainer.train()
+        trainer.writer.finish()
+    assert accumulated.step == whole.step == 4
+    assert accumulated.train_batches.state_dict() == {"pass": 1, "position": 4}
+    for name, value in whole.model.state_dict().items():
+        torch.testing.assert_close(
+            accumulated.model.state_dict()[name], value, rtol=1e-4, atol=1e-6
+        )

@@ -85,6 +85,12 @@ def test_kept_epochs_are_the_last_and_the_best_and_average_into_a_checkpoint(man
     assert (tmp_path / "out" / "test" / "a.txt").is_file()
 
 
+def test_a_budget_measures_its_steps_even_where_the_configured_run_is_shorter(manifests, tmp_path):
+    trainer, _ = run(manifests, tmp_path, "trainer.max_minutes=0.05", "trainer.epoch_len=3")
+    assert trainer.step >= WARM_UP_STEPS + TIMED_STEPS
+    assert trainer.lr_scheduler.total_steps == trainer.step
+
+
 def test_a_budget_fits_the_epochs_to_the_measured_step_rate(manifests, tmp_path):
     """However fast the machine, the run takes the fitted steps and its schedule fits them."""
     trainer, _ = run(
