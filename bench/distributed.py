@@ -69,6 +69,8 @@ def run(processes: int, batch: int, args: argparse.Namespace, folder: Path, name
         "dataloader.num_workers=0",
         "writer=cometml",
         "trainer.n_epochs=2",
+        "trainer.max_minutes=null",  # fixed lengths
+        "trainer.ema_decay=null",
         "lr_scheduler.pct_start=0.3",  # a warm-up of at least one step in short runs
         f"trainer.epoch_len={args.epoch_len}",
         f"trainer.log_step={args.epoch_len}",

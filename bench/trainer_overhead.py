@@ -94,6 +94,8 @@ def build(preset: Preset, args: argparse.Namespace, folder: Path) -> Trainer:
         f"trainer.amp={args.amp}",
         f"trainer.num_threads={args.threads}",
         "trainer.n_epochs=10000",  # the LR schedule lasts for every round
+        "trainer.max_minutes=null",  # fixed steps, and no moving average: the bare loop has none
+        "trainer.ema_decay=null",
         f"trainer.epoch_len={preset.steps}",
         f"trainer.log_step={args.log_step}",
         "trainer.log_examples=0",

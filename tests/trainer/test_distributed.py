@@ -15,7 +15,7 @@ import torch
 from src.trainer.restore import load_trained_model
 from src.trainer.setup import build_trainer
 from src.utils.checkpoint import load_checkpoint
-from tests.conftest import REPO_ROOT, compose_config
+from tests.conftest import FIXED_LENGTH, REPO_ROOT, compose_config
 from tests.interrupts import TIMEOUT, differing, final_tensors, tone_corpus
 from tests.tiny_model import TINY_MODEL
 
@@ -30,6 +30,7 @@ def overrides(
 ) -> list[str]:
     """train.py's overrides (after `-cn=deepspeech2_cpu`): 2 epochs of 2 steps, batches of 3."""
     return [
+        *FIXED_LENGTH,
         "datasets=manifest",
         f"datasets.train.manifest_path={manifest}",
         f"datasets.val.manifest_path={manifest}",
