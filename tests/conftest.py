@@ -1,5 +1,7 @@
 """Shared fixtures: composed configs, the real speech under ../shared/data, tiny audio."""
 
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -35,3 +37,25 @@ def write_tone(path: Path, seconds: float, sample_rate: int = 16000, frequency: 
     time = np.arange(int(seconds * sample_rate)) / sample_rate
     sf.write(path, 0.3 * np.sin(2 * np.pi * frequency * time).astype(np.float32), sample_rate)
     return path
+
+
+def infer_a_tone(checkpoint: Path, folder: Path) -> subprocess.CompletedProcess:
+    """`inference.py` with `checkpoint` on a folder holding one 0.5 s tone (`folder/audio`),
+    writing into `folder/out`."""
+    audio = folder / "audio"
+    audio.mkdir()
+    write_tone(audio / "a.wav", 0.5)
+    return subprocess.run(
+        [
+            sys.executable,
+            "inference.py",
+            f"inferencer.from_pretrained={checkpoint}",
+            "datasets=custom_dir",
+            f"datasets.test.audio_dir={audio}",
+            f"inferencer.save_path={folder / 'out'}",
+        ],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )

@@ -1,8 +1,5 @@
 """A checkpoint is untrusted: loading it calls nothing but the project's models and features."""
 
-import subprocess
-import sys
-
 import pytest
 import torch
 
@@ -10,7 +7,7 @@ from src.text_encoder import SentencePieceTextEncoder
 from src.trainer.restore import load_trained_model
 from src.utils.checkpoint import load_checkpoint
 from src.utils.spec import UnsafeSpecError
-from tests.conftest import REPO_ROOT, write_tone
+from tests.conftest import infer_a_tone
 from tests.hostile import with_stored_config, writes_a_file
 from tests.tiny_model import TINY_MODEL, save_tiny_checkpoint
 
@@ -63,23 +60,7 @@ def test_inference_py_refuses_a_hostile_checkpoint_and_runs_nothing(checkpoint, 
     path = hostile(
         checkpoint, tmp_path, "transforms.features", writes_a_file(marker)
     )  # the first one built
-    audio = tmp_path / "audio"
-    audio.mkdir()
-    write_tone(audio / "a.wav", 0.5)
-    result = subprocess.run(
-        [
-            sys.executable,
-            "inference.py",
-            f"inferencer.from_pretrained={path}",
-            "datasets=custom_dir",
-            f"datasets.test.audio_dir={audio}",
-            f"inferencer.save_path={tmp_path / 'out'}",
-        ],
-        cwd=REPO_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    result = infer_a_tone(path, tmp_path)
     assert result.returncode != 0
     assert "features._target_='pathlib.Path.write_text' is not allowed" in result.stderr
     assert not marker.exists()

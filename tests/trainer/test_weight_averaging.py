@@ -1,9 +1,6 @@
 """A run with a moving average of its weights, kept epoch checkpoints, their average, a
 wall-clock budget: what each writes and what inference reads back."""
 
-import subprocess
-import sys
-
 import pytest
 import torch
 
@@ -12,7 +9,7 @@ from src.trainer.budget import TIMED_STEPS, WARM_UP_STEPS
 from src.trainer.restore import load_trained_model
 from src.trainer.setup import build_trainer
 from src.utils.checkpoint import load_checkpoint, save_checkpoint
-from tests.conftest import REPO_ROOT, write_tone
+from tests.conftest import infer_a_tone
 from tests.interrupts import tone_corpus
 from tests.tiny_model import tiny_run_config
 
@@ -64,23 +61,7 @@ def test_kept_epochs_are_the_last_and_the_best_and_average_into_a_checkpoint(man
     for name, value in averaged["model"].items():
         if value.is_floating_point():
             torch.testing.assert_close(value, (states[0][name] + states[1][name]) / 2)
-    audio = tmp_path / "audio"
-    audio.mkdir()
-    write_tone(audio / "a.wav", 0.5)
-    result = subprocess.run(
-        [
-            sys.executable,
-            "inference.py",
-            f"inferencer.from_pretrained={run_dir / 'averaged.pth'}",
-            "datasets=custom_dir",
-            f"datasets.test.audio_dir={audio}",
-            f"inferencer.save_path={tmp_path / 'out'}",
-        ],
-        cwd=REPO_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    result = infer_a_tone(run_dir / "averaged.pth", tmp_path)
     assert result.returncode == 0, result.stderr[-2000:]
     assert (tmp_path / "out" / "test" / "a.txt").is_file()
 
