@@ -383,10 +383,13 @@ class BaseTrainer(ABC):
         return ranks[0]
 
     def load_pretrained(self, path: str | Path) -> None:
-        """Weights only: a fresh optimizer, schedule and step count."""
+        """Weights only: a fresh optimizer, schedule and step count; the moving average (if
+        any) starts from these weights."""
         state = load_checkpoint(path)
         self._check_vocab(state, path)
         self.model.load_state_dict(state["model"])
+        if self.ema is not None:
+            self.ema = ExponentialMovingAverage(self.model, self.ema.decay)
         logger.info("loaded weights from %s", path)
 
     def _check_vocab(self, state: dict[str, Any], path: str | Path) -> None:

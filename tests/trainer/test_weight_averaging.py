@@ -46,6 +46,24 @@ def test_the_moving_average_is_validated_saved_and_read_by_inference(manifests, 
         load_trained_model(plain, weights="ema")
 
 
+def test_a_run_from_pretrained_weights_averages_from_them(manifests, tmp_path):
+    run(manifests, tmp_path / "first", "trainer.n_epochs=2")
+    pretrained = load_checkpoint(tmp_path / "first" / "run" / "last.pth")["model"]
+    trainer = build_trainer(
+        tiny_run_config(
+            manifests,
+            tmp_path / "second",
+            "trainer.ema_decay=0.999",
+            f"trainer.from_pretrained={tmp_path / 'first' / 'run' / 'last.pth'}",
+        )
+    )
+    average = trainer.ema.state_dict()
+    assert all(
+        torch.equal(average[name].to(value.dtype), value) for name, value in pretrained.items()
+    )
+    trainer.writer.finish()
+
+
 def test_kept_epochs_are_the_last_and_the_best_and_average_into_a_checkpoint(manifests, tmp_path):
     trainer, _ = run(
         manifests, tmp_path, "trainer.keep_epochs=2", "trainer.n_epochs=4", "trainer.epoch_len=2"
