@@ -109,6 +109,11 @@ class BaseDataset(Dataset):
     `wave_augs` (training only) transform each waveform in turn, drawing from the generator of
     the item's `ItemKey` (seed, pass, index), which training samplers hand out; a plain position
     counts as pass 0 of seed 0.
+    `concat_probability` (training only): with this probability an item is its utterance
+    followed by other random ones (drawn from the same generator) while the total stays within
+    `concat_max_seconds`, their transcripts joined by a space: what a window of a long
+    recording holds (`src.transcription.chunked`), so a model trained on utterances also
+    learns to read several in a row.
 
     Unreadable or empty audio raises `AudioReadError` naming the file, unless `skip_bad_audio`
     (training): the item is then `{"id", "audio_path", "skipped": reason}`, which `collate_fn`
@@ -129,7 +134,15 @@ class BaseDataset(Dataset):
         max_text_length: int | None = None,
         output_length: OutputLength | None = None,
         skip_bad_audio: bool = False,
+        concat_probability: float = 0.0,
+        concat_max_seconds: float = 15.0,
     ) -> None:
+        if not 0 <= concat_probability <= 1 or concat_max_seconds <= 0:
+            raise ValueError("need 0 <= concat_probability <= 1 and concat_max_seconds > 0")
+        if concat_probability and not has_transcriptions:
+            raise ValueError("concat_probability joins transcripts; this dataset has none")
+        self.concat_probability = concat_probability
+        self.concat_max_seconds = concat_max_seconds
         self.text_encoder = text_encoder
         self.wave_augs = list(wave_augs)
         self.sample_rate = sample_rate
@@ -227,27 +240,45 @@ class BaseDataset(Dataset):
         """The normalised transcripts of the kept utterances."""
         return [entry["text"] for entry in self._index]
 
+    def _load(self, entry: IndexEntry) -> torch.Tensor:
+        audio = load_audio(entry["path"], self.sample_rate)
+        if audio.numel() == 0:
+            raise AudioReadError(f"{entry['path']}: empty audio (no samples)")
+        return audio
+
+    def _followers(self, entry: IndexEntry, rng: random.Random) -> list[IndexEntry]:
+        """The utterances appended to `entry`'s (none unless `concat_probability` draws so)."""
+        if not self.concat_probability or rng.random() >= self.concat_probability:
+            return []
+        followers, total = [], entry["duration"]
+        while True:
+            follower = self._index[rng.randrange(len(self._index))]
+            total += follower["duration"]
+            if total > self.concat_max_seconds:
+                return followers
+            followers.append(follower)
+
     def __getitem__(self, key: int | ItemKey) -> dict[str, Any]:
         key = key if isinstance(key, ItemKey) else ItemKey(key)
         entry = self._index[key.index]
+        rng = key.rng()
+        entries = [entry, *self._followers(entry, rng)]
         try:
-            audio = load_audio(entry["path"], self.sample_rate)
-            if audio.numel() == 0:
-                raise AudioReadError(f"{entry['path']}: empty audio (no samples)")
+            audio = torch.cat([self._load(item) for item in entries])
         except AudioReadError as error:
             if not self.skip_bad_audio:
                 raise
             return {"id": entry["id"], "audio_path": str(entry["path"]), "skipped": str(error)}
-        rng = key.rng()
         for augmentation in self.wave_augs:
             audio = augmentation(audio, rng)
+        text = " ".join(item["text"] for item in entries if item["text"])
         return {
             "id": entry["id"],
             "audio_path": str(entry["path"]),
             "audio": audio,
             "audio_length": audio.shape[0],
-            "text": entry["text"],
-            "text_encoded": self.text_encoder.encode(entry["text"]),
+            "text": text,
+            "text_encoded": self.text_encoder.encode(text),
         }
 
 
