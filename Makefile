@@ -10,7 +10,7 @@ RUN_DIR := saved/$(RUN)
 LINTED := src scripts bench tests train.py inference.py calc_metrics.py transcribe.py
 
 .PHONY: install corpus train test lint clean kenlm browser lm-synthetic lm-an4 lm-librispeech \
-	download-model an4 an4-eval reliability
+	download-model an4 an4-eval reliability an4-long
 
 $(INSTALLED): requirements.txt
 	$(PYTHON_SYSTEM) -m venv $(VENV)
@@ -77,6 +77,16 @@ AN4_LM := decoders.LM.lm_path=data/lm/an4_3gram.bin \
 an4: install
 	$(PYTHON) train.py -cn=deepspeech2_an4 $(ARGS)
 	$(MAKE) an4-eval
+
+# Long recordings: fine-tune the AN4 model for 15 min on items of several utterances in a row,
+# then compare a 5- and a 60-minute file of the dev speakers with each utterance alone
+AN4_DEV_SPEAKERS := fclc fmjd mblw mcfl mjda mmap msjr mtcv
+an4-long: install
+	$(PYTHON) train.py -cn=deepspeech2_an4 trainer.from_pretrained=$(AN4_DIR)/model_best.pth \
+		datasets.train.concat_probability=0.5 optimizer.lr=3e-4 trainer.max_minutes=15 \
+		trainer.run_name=an4_long $(ARGS)
+	$(PYTHON) -m bench.long_audio --checkpoint saved/an4_long/model_best.pth --minutes 5 60 \
+		--manifest ../shared/data/an4/manifest.jsonl --speakers $(AN4_DEV_SPEAKERS)
 
 an4-eval: lm-an4 $(AN4_DEV)
 	$(PYTHON) -m src.tune_lm inferencer.from_pretrained=$(AN4_DIR)/model_best.pth \

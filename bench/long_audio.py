@@ -1,7 +1,8 @@
 """Hour-long audio: peak memory, real-time factor and WER of `transcribe.py` on one long file.
 
     python -m bench.long_audio --checkpoint saved/synthetic/model_best.pth --minutes 5 60 \
-        [--manifest data/synthetic/test.jsonl] [--decoder argmax] [overrides of transcribe.py]
+        [--manifest data/synthetic/test.jsonl] [--speakers S ...] [--decoder argmax] \
+        [overrides of transcribe.py]
 
 Builds each long recording by concatenating the manifest's utterances (cycling through them)
 into one 16-bit FLAC, written block by block. `transcribe.py` then runs on it in a subprocess,
@@ -23,7 +24,7 @@ import soundfile as sf
 import torch
 from hydra import compose, initialize_config_dir
 
-from src.datasets.manifest import read_manifest
+from src.datasets.manifest import read_manifest, select_speakers
 from src.decoding import CTCDecoder
 from src.metrics import error_rate, word_edits
 from src.trainer.pipeline import BatchPipeline
@@ -76,13 +77,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--checkpoint", required=True)
     parser.add_argument("--manifest", type=Path, default=Path("data/synthetic/test.jsonl"))
+    parser.add_argument("--speakers", nargs="+", help="only these speakers' utterances")
     parser.add_argument("--minutes", type=float, nargs="+", default=[5.0, 60.0])
     parser.add_argument("--decoder", default="argmax", choices=sorted(DECODERS))
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("overrides", nargs="*", help="more transcribe.py overrides")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    entries = read_manifest(args.manifest)
+    entries = select_speakers(read_manifest(args.manifest), args.speakers)
+    if not entries:
+        raise SystemExit(f"{args.manifest}: no utterances (of speakers {args.speakers})")
     common = [f"model={Path(args.checkpoint).resolve()}", f"decoder={args.decoder}"]
     common += [f"num_threads={args.threads}", *args.overrides]
     with tempfile.TemporaryDirectory(prefix="long-audio-") as folder:

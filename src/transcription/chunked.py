@@ -5,10 +5,10 @@ The audio arrives in blocks (`src.utils.audio.read_audio_blocks`) and is cut int
 at most `chunk_seconds`, each run through the features and the model on its own:
 
 - at a pause (at least `pause_seconds` of frames `quiet_db` below the loudest so far) once a
-  window is `min_chunk_seconds` long, the window ends in the pause's middle. A model trained on
-  utterances then sees utterance-like windows: measured on concatenated utterances, any
-  speech or silence added around an utterance costs a per-utterance-normalised BiLSTM accuracy
-  (`bench/long_audio.py`);
+  window is `min_chunk_seconds` long, the window ends in the pause's middle: windows of
+  several whole sentences, for a model fine-tuned on utterances in a row
+  (`datasets.train.concat_probability`); shorter pauses (between spelled letters, say) and
+  shorter windows cut words off their context (`bench/long_audio.py`);
 - where `chunk_seconds` pass without a pause, at the quietest frame of the window's second half,
   and the windows on both sides of that cut also see `context_seconds` of audio beyond it;
   only their own frames are kept.
@@ -29,6 +29,8 @@ from src.model import CTCModel
 from src.trainer.pipeline import BatchPipeline
 from src.transforms.features import LogFeatures
 
+PAUSE_SECONDS = 0.3  # the shortest pause a window ends in
+MIN_CHUNK_SECONDS = 5.0  # the shortest window that ends at a pause
 _SPAN = 720_720  # divisible by every stride up to 16: exact output frames per input frame
 
 
@@ -58,12 +60,15 @@ class ChunkedLogProbs:
         pipeline: BatchPipeline,
         chunk_seconds: float = 20.0,
         context_seconds: float = 2.0,
-        pause_seconds: float = 0.15,
-        min_chunk_seconds: float = 1.0,
+        pause_seconds: float = PAUSE_SECONDS,
+        min_chunk_seconds: float = MIN_CHUNK_SECONDS,
         quiet_db: float = 40.0,
     ) -> None:
         if not 0 <= min_chunk_seconds < chunk_seconds or context_seconds < 0:
-            raise ValueError("need 0 <= min_chunk_seconds < chunk_seconds and context_seconds >= 0")
+            raise ValueError(
+                f"need 0 <= min_chunk_seconds ({min_chunk_seconds}) < chunk_seconds "
+                f"({chunk_seconds}) and context_seconds ({context_seconds}) >= 0"
+            )
         self.pipeline = pipeline
         self.stride = frame_stride(pipeline.model, pipeline.features)
         rate = pipeline.features.sample_rate

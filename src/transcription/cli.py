@@ -48,5 +48,7 @@ def load_for_transcription(
         device,
         chunk_seconds=cfg.chunk_seconds,
         context_seconds=cfg.context_seconds,
+        pause_seconds=cfg.pause_seconds,
+        min_chunk_seconds=cfg.min_chunk_seconds,
     )
     return trained, decoder, transcriber

@@ -18,7 +18,12 @@ from src.decoding.timestamps import WordTiming, align_words
 from src.text_encoder import CTCCharTextEncoder
 from src.trainer.pipeline import BatchPipeline
 from src.trainer.restore import TrainedModel
-from src.transcription.chunked import ChunkedLogProbs, Window
+from src.transcription.chunked import (
+    MIN_CHUNK_SECONDS,
+    PAUSE_SECONDS,
+    ChunkedLogProbs,
+    Window,
+)
 from src.utils.audio import AudioReadError, read_audio_blocks
 
 PROGRESS_SECONDS = 60.0  # files at least this long get a progress bar
@@ -70,7 +75,8 @@ class Transcriber:
     Args:
         trained: the checkpoint's model, features and text encoder (`load_trained_model`).
         decoder: any `CTCDecoder` (argmax, beam search, LM).
-        chunk_seconds, context_seconds: the window centre and the context on each side.
+        chunk_seconds, context_seconds, pause_seconds, min_chunk_seconds: where windows are
+            cut (`ChunkedLogProbs`).
         segmenter: where the decoder's input is cut (default `BlankSegmenter()`).
     """
 
@@ -82,12 +88,16 @@ class Transcriber:
         amp: str = "off",
         chunk_seconds: float = 20.0,
         context_seconds: float = 2.0,
+        pause_seconds: float = PAUSE_SECONDS,
+        min_chunk_seconds: float = MIN_CHUNK_SECONDS,
         segmenter: BlankSegmenter | None = None,
     ) -> None:
         self.trained = trained
         self.decoder = decoder
         pipeline = BatchPipeline(trained.model, trained.features, torch.device(device), amp)
-        self.log_probs = ChunkedLogProbs(pipeline, chunk_seconds, context_seconds)
+        self.log_probs = ChunkedLogProbs(
+            pipeline, chunk_seconds, context_seconds, pause_seconds, min_chunk_seconds
+        )
         self.sample_rate = trained.features.sample_rate
         self.frame_seconds = self.log_probs.stride / self.sample_rate
         self.segmenter = segmenter or BlankSegmenter(blank=trained.text_encoder.blank_index)

@@ -47,7 +47,7 @@ def test_a_per_frame_model_gives_exactly_the_whole_passes_frames(samples, block)
 def test_deepspeech2_windows_give_the_whole_passes_frame_count_and_ends():
     pipe = pipeline(tiny_ds2())
     audio = torch.randn(16000 * 7 + 321)
-    chunked = ChunkedLogProbs(pipe, chunk_seconds=2.0, context_seconds=1.0)
+    chunked = ChunkedLogProbs(pipe, chunk_seconds=2.0, context_seconds=1.0, min_chunk_seconds=1.0)
     windows = [window.log_probs for window in chunked(audio.split(5000))]
     frames, reference = np.concatenate(windows), whole(pipe, audio)
     assert frames.shape == reference.shape and len(windows) >= 4  # forced cuts: <= 2 s
@@ -56,23 +56,43 @@ def test_deepspeech2_windows_give_the_whole_passes_frame_count_and_ends():
     np.testing.assert_allclose(frames[-20:], reference[-20:], atol=0.05)
 
 
+def bursts_and_pauses() -> tuple[torch.Tensor, list[int]]:
+    """Bursts of noise (1.2-3 s) each followed by 0.3 s of silence; the silences' middles."""
+    rng = np.random.default_rng(0)
+    pieces, pauses = [], []
+    for _ in range(6):
+        pieces.append(torch.from_numpy(rng.normal(size=int(16000 * rng.uniform(1.2, 3.0)))))
+        pauses.append(sum(len(piece) for piece in pieces) + 2400)
+        pieces.append(torch.zeros(4800, dtype=torch.float64))
+    return torch.cat(pieces).float(), pauses
+
+
 def test_windows_end_in_the_middle_of_pauses_and_still_tile_the_frames():
     torch.manual_seed(0)
     pipe = pipeline(BaselineModel(32, 29, hidden=16))
-    rng = np.random.default_rng(0)
-    pieces, pauses = [], []  # bursts of noise (1.2-3 s) between silences (0.3 s)
-    for _ in range(6):
-        pieces.append(torch.from_numpy(rng.normal(size=int(16000 * rng.uniform(1.2, 3.0)))))
-        pauses.append(sum(len(piece) for piece in pieces) + 2400)  # the silence's middle
-        pieces.append(torch.zeros(4800, dtype=torch.float64))
-    audio = torch.cat(pieces).float()
-    chunked = ChunkedLogProbs(pipe, chunk_seconds=10.0, pause_seconds=0.15)
+    audio, pauses = bursts_and_pauses()
+    chunked = ChunkedLogProbs(pipe, chunk_seconds=10.0, pause_seconds=0.15, min_chunk_seconds=1.0)
     windows = list(chunked(audio.split(7000)))
     assert [window.at_pause for window in windows] == [True] * 5 + [False]
     ends = np.cumsum([len(window.log_probs) for window in windows[:-1]]) * chunked.stride
     assert np.all(np.abs(ends - np.array(pauses[:5])) <= chunked.stride)
     frames = np.concatenate([window.log_probs for window in windows])
     np.testing.assert_allclose(frames, whole(pipe, audio), atol=1e-5)  # a per-frame model
+
+
+def test_a_window_passes_the_pauses_until_it_is_min_chunk_seconds_long():
+    pipe = pipeline(BaselineModel(32, 29, hidden=16))
+    audio, pauses = bursts_and_pauses()
+    chunked = ChunkedLogProbs(pipe, chunk_seconds=10.0, pause_seconds=0.15, min_chunk_seconds=4.0)
+    windows = list(chunked(audio.split(7000)))
+    expected, start = [], 0
+    for pause in pauses[:-1]:
+        if pause - start >= 4 * 16000:
+            expected.append(pause)
+            start = pause
+    ends = np.cumsum([len(window.log_probs) for window in windows[:-1]]) * chunked.stride
+    assert len(expected) >= 2 and len(ends) == len(expected)
+    assert np.all(np.abs(ends - np.array(expected)) <= chunked.stride)
 
 
 def test_no_audio_gives_no_frames():
