@@ -5,10 +5,11 @@ The audio arrives in blocks (`src.utils.audio.read_audio_blocks`) and is cut int
 at most `chunk_seconds`, each run through the features and the model on its own:
 
 - at a pause (at least `pause_seconds` of frames `quiet_db` below the loudest so far) once a
-  window is `min_chunk_seconds` long, the window ends in the pause's middle: windows of
-  several whole sentences, for a model fine-tuned on utterances in a row
-  (`datasets.train.concat_probability`); shorter pauses (between spelled letters, say) and
-  shorter windows cut words off their context (`bench/long_audio.py`);
+  window is `min_chunk_seconds` long, the window ends in the pause's middle. The defaults
+  (0.15 s, 1 s) give a model trained on single utterances one utterance per window; one
+  fine-tuned on utterances in a row (`datasets.train.concat_probability`) reads longer windows
+  well, and speech with pauses inside its sentences (AN4's spelled letters) needs them
+  (docs/transcribe.md, `bench/long_audio.py`);
 - where `chunk_seconds` pass without a pause, at the quietest frame of the window's second half,
   and the windows on both sides of that cut also see `context_seconds` of audio beyond it;
   only their own frames are kept.
@@ -29,8 +30,8 @@ from src.model import CTCModel
 from src.trainer.pipeline import BatchPipeline
 from src.transforms.features import LogFeatures
 
-PAUSE_SECONDS = 0.3  # the shortest pause a window ends in
-MIN_CHUNK_SECONDS = 5.0  # the shortest window that ends at a pause
+PAUSE_SECONDS = 0.15  # the shortest pause a window ends in
+MIN_CHUNK_SECONDS = 1.0  # the shortest window that ends at a pause
 _SPAN = 720_720  # divisible by every stride up to 16: exact output frames per input frame
 
 
@@ -96,7 +97,7 @@ class ChunkedLogProbs:
         frames = audio[: len(audio) // self.stride * self.stride].reshape(-1, self.stride)
         return 10 * np.log10(frames.double().pow(2).mean(-1).numpy() + 1e-12)
 
-    def _cut(self, audio: torch.Tensor, final: bool) -> tuple[int, bool] | None:
+    def _cut(self, audio: torch.Tensor) -> tuple[int, bool] | None:
         """Where the window starting at `audio[0]` ends (samples) and whether that is a forced
         cut needing context; None: wait for more audio."""
         energies = self._energies(audio)
@@ -107,7 +108,7 @@ class ChunkedLogProbs:
             edges = np.flatnonzero(np.diff(np.concatenate([[False], quiet]).astype(np.int8)))
             for first, last in zip(edges[::2], edges[1::2], strict=True):
                 middle = (first + last) // 2 * self.stride
-                closed = last < len(energies) or final
+                closed = last < len(energies)  # a pause reaching the end may go on
                 if closed and last - first >= self.pause_frames and middle >= self.min_chunk:
                     if middle <= self.chunk:
                         return middle, False
@@ -125,7 +126,7 @@ class ChunkedLogProbs:
         left = 0  # context before it (when it starts at a forced cut)
         for block in blocks:
             buffer = torch.cat([buffer, block.float()])
-            while (cut := self._cut(buffer[start - offset :], final=False)) is not None:
+            while (cut := self._cut(buffer[start - offset :])) is not None:
                 length, forced = cut
                 right = self.context if forced else 0
                 audio = buffer[start - left - offset : start + length + right - offset]
