@@ -79,14 +79,16 @@ an4: install
 	$(MAKE) an4-eval
 
 # Long recordings: fine-tune the AN4 model for 15 min on items of several utterances in a row,
-# then compare a 5- and a 60-minute file of the dev speakers with each utterance alone
+# then compare a 5- and a 60-minute file of the dev speakers with each utterance alone, in
+# windows of 12-30 s cut at pauses of 0.3 s (AN4 speakers pause between spelled letters)
 AN4_DEV_SPEAKERS := fclc fmjd mblw mcfl mjda mmap msjr mtcv
 an4-long: install
 	$(PYTHON) train.py -cn=deepspeech2_an4 trainer.from_pretrained=$(AN4_DIR)/model_best.pth \
 		datasets.train.concat_probability=0.5 optimizer.lr=3e-4 trainer.max_minutes=15 \
 		trainer.run_name=an4_long $(ARGS)
 	$(PYTHON) -m bench.long_audio --checkpoint saved/an4_long/model_best.pth --minutes 5 60 \
-		--manifest ../shared/data/an4/manifest.jsonl --speakers $(AN4_DEV_SPEAKERS)
+		--manifest ../shared/data/an4/manifest.jsonl --speakers $(AN4_DEV_SPEAKERS) \
+		--transcribe pause_seconds=0.3 min_chunk_seconds=12 chunk_seconds=30
 
 an4-eval: lm-an4 $(AN4_DEV)
 	$(PYTHON) -m src.tune_lm inferencer.from_pretrained=$(AN4_DIR)/model_best.pth \

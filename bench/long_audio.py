@@ -2,7 +2,7 @@
 
     python -m bench.long_audio --checkpoint saved/synthetic/model_best.pth --minutes 5 60 \
         [--manifest data/synthetic/test.jsonl] [--speakers S ...] [--decoder argmax] \
-        [overrides of transcribe.py]
+        [--transcribe KEY=VALUE ...]   # e.g. pause_seconds=0.3 min_chunk_seconds=12
 
 Builds each long recording by concatenating the manifest's utterances (cycling through them)
 into one 16-bit FLAC, written block by block. `transcribe.py` then runs on it in a subprocess,
@@ -81,14 +81,14 @@ def main() -> None:
     parser.add_argument("--minutes", type=float, nargs="+", default=[5.0, 60.0])
     parser.add_argument("--decoder", default="argmax", choices=sorted(DECODERS))
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("overrides", nargs="*", help="more transcribe.py overrides")
+    parser.add_argument("--transcribe", nargs="+", default=[], help="transcribe.py overrides")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     entries = select_speakers(read_manifest(args.manifest), args.speakers)
     if not entries:
         raise SystemExit(f"{args.manifest}: no utterances (of speakers {args.speakers})")
     common = [f"model={Path(args.checkpoint).resolve()}", f"decoder={args.decoder}"]
-    common += [f"num_threads={args.threads}", *args.overrides]
+    common += [f"num_threads={args.threads}", *args.transcribe]
     with tempfile.TemporaryDirectory(prefix="long-audio-") as folder:
         runs = []
         for minutes in args.minutes:
@@ -98,7 +98,7 @@ def main() -> None:
             runs.append((minutes, order, result, peak, wall))
     trained = load_trained_model(args.checkpoint)
     with initialize_config_dir(config_dir=str(REPO / "configs"), version_base="1.3"):
-        cfg = compose("transcribe", overrides=["checkpoint=x", "audio=x", *args.overrides])
+        cfg = compose("transcribe", overrides=["checkpoint=x", "audio=x", *args.transcribe])
     decoder = build_decoder(cfg.decoders, args.decoder, trained.text_encoder)
     pipeline = BatchPipeline(trained.model, trained.features, torch.device("cpu"))
     used = sorted({index for _, order, *_ in runs for index in order})

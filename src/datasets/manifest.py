@@ -74,18 +74,21 @@ def select_speakers(
     speakers: Sequence[str] | None = None,
     exclude_speakers: Sequence[str] | None = None,
 ) -> list[IndexEntry]:
-    """Keep only `speakers` (if given) and drop `exclude_speakers`: speaker-disjoint splits."""
+    """Keep only `speakers` (if given) and drop `exclude_speakers`: speaker-disjoint splits.
+    Speakers compare as text, so `301` on the command line matches `"speaker": 301`."""
     if speakers is None and not exclude_speakers:
         return index
-    known = {entry["speaker"] for entry in index}
-    unknown = sorted((set(speakers or []) | set(exclude_speakers or [])) - known)
+    chosen = None if speakers is None else {str(speaker) for speaker in speakers}
+    excluded = {str(speaker) for speaker in exclude_speakers or []}
+    known = {str(entry["speaker"]) for entry in index}
+    unknown = sorted(((chosen or set()) | excluded) - known)
     if unknown:
         raise ValueError(f"speakers not in the manifest: {unknown}")
     return [
         entry
         for entry in index
-        if (speakers is None or entry["speaker"] in speakers)
-        and entry["speaker"] not in (exclude_speakers or [])
+        if (chosen is None or str(entry["speaker"]) in chosen)
+        and str(entry["speaker"]) not in excluded
     ]
 
 

@@ -1,5 +1,6 @@
 """The transcription benches run end to end on tiny inputs (their figures need real runs)."""
 
+import json
 import subprocess
 import sys
 
@@ -52,6 +53,14 @@ def test_long_audio_memory_and_wer(corpus, checkpoint):
     )
     rows = [line.split() for line in output.splitlines()[2:]]
     assert [row[0] for row in rows] == ["0.3", "0.6"] and all(row[2] == "MB" for row in rows)
+    speaker = json.loads((corpus / "test.jsonl").read_text().splitlines()[0])["speaker"]
+    output = bench(
+        "bench.long_audio",
+        *("--checkpoint", str(checkpoint), "--manifest", str(corpus / "test.jsonl")),
+        *("--minutes", "0.2", "--speakers", str(speaker)),
+        *("--transcribe", "pause_seconds=0.3", "min_chunk_seconds=3", "chunk_seconds=5"),
+    )
+    assert "1 utterances" in output.splitlines()[0]
 
 
 def test_export_speed(checkpoint):

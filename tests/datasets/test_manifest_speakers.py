@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from src.datasets.manifest import ManifestDataset, held_out_speakers
+from src.datasets.manifest import ManifestDataset, held_out_speakers, select_speakers
 from src.text_encoder import CTCCharTextEncoder
 from tests.conftest import REPO_ROOT, write_tone
 
@@ -44,3 +44,15 @@ def test_the_an4_config_names_its_dev_speakers(tmp_path):
     (tmp_path / "no_split.yaml").write_text("train:\n  manifest_path: x.jsonl\n")
     with pytest.raises(ValueError, match="no train.exclude_speakers"):
         held_out_speakers(tmp_path / "no_split.yaml")
+
+
+def test_speakers_compare_as_text_whatever_their_type():
+    index = [
+        {"id": "a", "speaker": 301},
+        {"id": "b", "speaker": "302"},
+        {"id": "c", "speaker": 303},
+    ]
+    assert [entry["id"] for entry in select_speakers(index, ["301", 302])] == ["a", "b"]
+    assert [entry["id"] for entry in select_speakers(index, exclude_speakers=[303])] == ["a", "b"]
+    with pytest.raises(ValueError, match=r"not in the manifest: \['304'\]"):
+        select_speakers(index, [304])
