@@ -7,6 +7,7 @@ SIGINT (Ctrl-C) or SIGTERM saves `interrupted.pth` at the next safe point and ex
 rank that fails logs `rank R of N failed: ...` and exits non-zero (torchrun then stops the
 others; a rank left waiting in a collective fails after `trainer.dist_timeout_s`)."""
 
+import gc
 import sys
 
 import hydra
@@ -21,14 +22,21 @@ from src.trainer.signals import TrainingInterrupted
 def main(cfg: DictConfig) -> None:
     with failures_named():
         trainer = build_trainer(cfg)
+        dist, exit_code = trainer.dist, 0
         try:
             trainer.train()
         except TrainingInterrupted as interrupted:
-            raise SystemExit(interrupted.exit_code) from None
+            exit_code = interrupted.exit_code  # every rank agreed to stop here
         finally:
             trainer.pipeline.close()
             trainer.writer.finish()
-        trainer.dist.close()
+        # Free DistributedDataParallel (and its process group) while Python is alive: a gloo
+        # group destroyed during interpreter shutdown aborts the process now and then.
+        del trainer
+        gc.collect()
+        dist.close()
+    if exit_code:
+        raise SystemExit(exit_code)
 
 
 if __name__ == "__main__":
