@@ -1,6 +1,6 @@
 from src.transforms.batch_augs import BatchAdditiveNoise, BatchSpeedPerturbation
 from src.transforms.features import LogMelSpectrogram, LogSpectrogram
-from src.transforms.spec_augs import SpecAugment
+from src.transforms.spec_augs import SpecAugment, VocalTractLengthPerturbation
 from src.transforms.wave_augs import (
     AdditiveNoise,
     BandPass,
@@ -22,4 +22,5 @@ __all__ = [
     "Reverberation",
     "SpecAugment",
     "SpeedPerturbation",
+    "VocalTractLengthPerturbation",
 ]

@@ -245,7 +245,8 @@ def test_reverberation_adds_a_decaying_tail_and_keeps_the_level():
 
 
 @pytest.mark.parametrize(
-    "transforms", ["logmel_speed", "logmel_augmented", "logmel_augmented_full"]
+    "transforms",
+    ["logmel_speed", "logmel_augmented", "logmel_augmented_vtlp", "logmel_augmented_full"],
 )
 def test_transform_configs_instantiate(transforms):
     cfg = compose_config("deepspeech2_cpu", f"transforms={transforms}")
@@ -266,7 +267,13 @@ def test_transform_configs_instantiate(transforms):
     else:  # the CPU recipes measured in the README: speed perturbation on every utterance
         assert names == ["SpeedPerturbation"] and wave["train"][0].p == 1.0
     # the synthetic recipe drops SpecAugment (it slowed learning in the ten-minute budget)
-    assert spec_names == ([] if transforms == "logmel_speed" else ["SpecAugment"])
+    expected_spec = {
+        "logmel_speed": [],
+        "logmel_augmented_vtlp": ["VocalTractLengthPerturbation", "SpecAugment"],
+    }.get(transforms, ["SpecAugment"])
+    assert spec_names == expected_spec
+    if transforms == "logmel_augmented_vtlp":  # built for the features it warps
+        assert spec["train"][0].n_mels == cfg.transforms.features.n_mels
 
 
 def test_the_gpu_recipe_augments_batches_on_the_device_and_leaves_workers_decoding():
