@@ -28,14 +28,23 @@ def test_masks_are_bands_of_bounded_width_drawn_per_utterance():
     assert len({tuple(r.nonzero().flatten().tolist()) for r in rows}) > 8  # iid masks
 
 
-def test_p_zero_keeps_the_batch():
-    batch = torch.randn(2, 8, 50)
-    assert SpecAugment(p=0.0)(spectrogram=batch)["spectrogram"] is batch
+# both batch augmentations: p, and every draw from the generators the trainer seeds per step
+BATCH_AUGMENTATIONS = {
+    "SpecAugment": lambda p: SpecAugment(p=p),
+    "VocalTractLengthPerturbation": lambda p: VocalTractLengthPerturbation(n_mels=32, p=p),
+}
 
 
-def test_every_draw_comes_from_torch_generators():
-    """p and the masks: the same global seed, the same output (the trainer seeds it per step)."""
-    augment = SpecAugment(p=0.5)
+@pytest.mark.parametrize("name", BATCH_AUGMENTATIONS)
+def test_p_zero_keeps_the_batch(name):
+    batch = torch.randn(2, 32, 50)
+    assert BATCH_AUGMENTATIONS[name](0.0)(spectrogram=batch)["spectrogram"] is batch
+
+
+@pytest.mark.parametrize("name", BATCH_AUGMENTATIONS)
+def test_every_draw_comes_from_torch_generators(name):
+    """p and the draws: the same global seed, the same output (the trainer seeds it per step)."""
+    augment = BATCH_AUGMENTATIONS[name](0.5)
     batch = torch.randn(4, 32, 100)
     outputs = []
     for seed in (5, 5):
@@ -43,6 +52,7 @@ def test_every_draw_comes_from_torch_generators():
         outputs.append([augment(spectrogram=batch)["spectrogram"] for _ in range(8)])
     assert all(torch.equal(a, b) for a, b in zip(*outputs, strict=True))
     assert any(output is batch for output in outputs[0])  # p = 0.5 left some batches alone
+    assert any(output is not batch for output in outputs[0])
 
 
 def tone(hz: float, n_mels: int = 64) -> torch.Tensor:
@@ -103,18 +113,6 @@ def test_each_utterance_gets_its_own_factor_and_padding_stays_zero():
     output = VocalTractLengthPerturbation(n_mels=64)(spectrogram=batch)["spectrogram"]
     assert output.shape == batch.shape and (output[:, :, 40:] == 0).all()
     assert len({tuple(row[:, 0].tolist()) for row in output}) == 6
-
-
-def test_its_draws_come_from_torch_generators_and_p_zero_keeps_the_batch():
-    augment = VocalTractLengthPerturbation(n_mels=32, p=0.5)
-    batch = torch.randn(4, 32, 30)
-    outputs = []
-    for seed in (3, 3):
-        torch.manual_seed(seed)
-        outputs.append([augment(spectrogram=batch)["spectrogram"] for _ in range(8)])
-    assert all(torch.equal(a, b) for a, b in zip(*outputs, strict=True))
-    assert any(output is batch for output in outputs[0])
-    assert VocalTractLengthPerturbation(p=0.0)(spectrogram=batch)["spectrogram"] is batch
 
 
 def test_features_of_another_size_or_a_bad_range_are_errors():
