@@ -88,12 +88,11 @@ class VocalTractLengthPerturbation(nn.Module):
         self.top = sample_rate / 2
         # the filters' centres: n_mels of n_mels + 2 points evenly spaced in mel, 0 Hz to top
         self.mel_step = float(hz_to_mel(torch.tensor(self.top, dtype=torch.float64))) / (n_mels + 1)
-        centres = self.mel_step * torch.arange(1, n_mels + 1, dtype=torch.float64)
-        self.register_buffer("centres", mel_to_hz(centres), persistent=False)
+        self.centres = mel_to_hz(self.mel_step * torch.arange(1, n_mels + 1, dtype=torch.float64))
 
     def source_bins(self, factors: torch.Tensor) -> torch.Tensor:
         """(B,) warp factors -> (B, n_mels) the fractional input bin each output bin reads."""
-        output = self.centres.cpu().unsqueeze(0)
+        output = self.centres.unsqueeze(0)  # on the CPU, like the factors
         factor = factors.double().unsqueeze(1)
         knee = self.boundary * self.top * factor.clamp(max=1.0)  # where the slope changes
         below = output / factor
